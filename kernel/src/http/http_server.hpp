@@ -1,0 +1,53 @@
+#pragma once
+
+// An HTTP/1.1 listener (Boost.Beast, C++20 coroutines). One coroutine per connection on its
+// own strand; keep-alive; request bodies limited to max_body_bytes (413 beyond). For each
+// request it authenticates a bearer token when one is sent (through Auth, on a worker), checks
+// the route's role, runs the handler on the worker pool, and writes the answer. Nothing that
+// blocks runs on the io threads. Every answer is counted in Metrics.
+//
+// Owned by the Kernel. start() binds and returns the bound port (0 in config picks a free
+// one); stop() closes the acceptor and every connection and waits for them.
+
+#include "http/route_table.hpp"
+#include "unidesk/auth.hpp"
+
+#include <spdlog/logger.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace boost::asio {
+class io_context;
+class thread_pool;
+}  // namespace boost::asio
+
+namespace unidesk::kernel {
+
+class Metrics;
+
+struct HttpServerOptions {
+    Listener listener = Listener::internal;
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 0;
+    std::size_t max_body_bytes = 8 * 1024 * 1024;
+};
+
+class HttpServer {
+public:
+    HttpServer(HttpServerOptions options, boost::asio::io_context& io,
+               boost::asio::thread_pool& workers, RouteTable& routes, Auth& auth,
+               Metrics& metrics, std::shared_ptr<spdlog::logger> log);
+    ~HttpServer();
+
+    //! Throws std::system_error when the address cannot be bound (a start-up error).
+    std::uint16_t start();
+    void stop();
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace unidesk::kernel

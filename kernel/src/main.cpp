@@ -1,0 +1,2 @@
+// unidesk-kernel: see kernel/README.md.
+int main() { return 0; }

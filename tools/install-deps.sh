@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian 12 machine needs to build, run and test UniDesk.
+# Idempotent: packages already present are skipped; safe to run again.
+set -euo pipefail
+
+packages=(
+    # build
+    cmake ninja-build ccache mold pkg-config g++ clang-format
+    # libraries
+    libboost1.81-dev libboost-filesystem1.81-dev libboost-json1.81-dev
+    libboost-system1.81-dev libboost-program-options1.81-dev
+    libpqxx-dev libpq-dev nlohmann-json3-dev libgit2-dev libspdlog-dev libfmt-dev
+    libssl-dev libsodium-dev catch2 libtomlplusplus-dev
+    # services the platform and its tests run
+    postgresql postgresql-client git
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "install-deps: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+    echo "install-deps: every package is present"
+fi
