@@ -14,9 +14,6 @@
 
 namespace unidesk::kernel {
 
-//! The kernel's own migrations, in version order.
-const std::vector<Migration>& kernel_migrations();
-
 //! Applies those of `migrations` not yet recorded under `ns`, in version order.
 //! Errors: `migration_failed` naming namespace, version and the database's message;
 //! `migration_invalid` for duplicate or non-increasing versions;

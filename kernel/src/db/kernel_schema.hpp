@@ -1,0 +1,22 @@
+#pragma once
+
+// The kernel's own schema, as migrations under the namespace "kernel". Each module keeps the
+// SQL of the tables it owns next to its code; this list fixes their order. Append only:
+// an applied migration is never edited, a change is a new version.
+
+#include "unidesk/plugin.hpp"
+
+#include <string>
+#include <vector>
+
+namespace unidesk::kernel {
+
+//! Version 1: events, event_consumers (events/events_schema.cpp).
+std::string events_schema_sql();
+//! Version 2: users, api_tokens, node_tokens (auth/auth_schema.cpp).
+std::string auth_schema_sql();
+
+//! Every kernel migration in version order.
+const std::vector<Migration>& kernel_migrations();
+
+}  // namespace unidesk::kernel
