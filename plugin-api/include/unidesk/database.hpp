@@ -43,7 +43,7 @@ public:
             if (!r) {
                 return r.error();
             }
-            return std::move(*out);
+            return Result<T>(boost::system::in_place_value, std::move(*out));
         }
     }
 };

@@ -5,8 +5,10 @@
 
 #include <boost/system/result.hpp>
 
+#include <ostream>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 namespace unidesk {
@@ -32,6 +34,11 @@ struct Error {
     std::string message;
 };
 
+//! For logs and test output: "code: message".
+inline std::ostream& operator<<(std::ostream& os, const Error& e) {
+    return os << e.code << ": " << e.message;
+}
+
 //! Thrown only by Result::value() on an error; callers that check first never see it.
 class ResultError : public std::runtime_error {
 public:
@@ -48,6 +55,13 @@ private:
 
 template <class T>
 using Result = boost::system::result<T, Error>;
+
+//! A success holding v. Needed where T converts implicitly to Error (nlohmann::json does,
+//! through its conversion operator), which makes `return v;` ambiguous.
+template <class T>
+Result<std::decay_t<T>> ok_value(T&& v) {
+    return Result<std::decay_t<T>>(boost::system::in_place_value, std::forward<T>(v));
+}
 
 inline Error make_error(Errc errc, std::string code, std::string message) {
     return Error{errc, std::move(code), std::move(message)};
