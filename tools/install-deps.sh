@@ -12,7 +12,7 @@ packages=(
     libpqxx-dev libpq-dev nlohmann-json3-dev libgit2-dev libspdlog-dev libfmt-dev
     libssl-dev libsodium-dev catch2 libtomlplusplus-dev
     # services the platform and its tests run
-    postgresql postgresql-client git
+    postgresql postgresql-client git curl python3
 )
 
 missing=()
