@@ -20,7 +20,7 @@ DbFailure classify_db_exception(std::exception_ptr e) {
         return {re.error(), false};
     } catch (const pqxx::broken_connection& x) {
         return {make_error(Errc::unavailable, "database_unavailable",
-                           "database connection lost: " + first_line(x.what())),
+                           "database connection failed or lost: " + first_line(x.what())),
                 true};
     } catch (const pqxx::in_doubt_error& x) {
         return {
