@@ -105,7 +105,10 @@ Result<std::unique_ptr<pqxx::connection>> DbSupervisor::bring_up() {
             log_->info("migrations applied namespace={} count={}", ns, *applied);
         }
     }
+    return conn;
+}
 
+void DbSupervisor::run_callbacks() {
     for (const auto& fn : on_available_) {
         try {
             fn();
@@ -113,7 +116,6 @@ Result<std::unique_ptr<pqxx::connection>> DbSupervisor::bring_up() {
             log_->error("database available callback failed error={}", e.what());
         }
     }
-    return conn;
 }
 
 std::string DbSupervisor::watch(pqxx::connection& conn) {
@@ -153,6 +155,7 @@ void DbSupervisor::run() {
         auto conn = bring_up();
         if (conn) {
             mark_up();
+            run_callbacks();
             backoff = initial;
             std::string reason = watch(**conn);
             if (reason.empty()) {

@@ -36,9 +36,8 @@ public:
     //! Before start(): migrations to apply under a namespace, kernel's first.
     void add_migrations(std::string ns, std::vector<Migration> migrations);
     //! Called on the supervisor thread each time the database becomes available (after
-    //! migrations), e.g. to create the initial admin. Runs before the pool is marked available,
-    //! so it must use Pool::transact_unchecked(). An exception it throws is logged and does
-    //! not keep the database from being declared available.
+    //! migrations), e.g. to create the initial admin. Runs right after the pool is marked
+    //! available, so it uses the pool as any caller does. An exception it throws is logged.
     void on_available(std::function<void()> fn);
 
     void start();
@@ -52,8 +51,9 @@ public:
 
 private:
     void run();
-    //! Connects, migrates and runs the on_available callbacks; the check connection on success.
+    //! Connects and migrates; the check connection on success.
     Result<std::unique_ptr<pqxx::connection>> bring_up();
+    void run_callbacks();
     //! Checks `conn` every check_interval_ms until a check fails (its reason) or stop().
     std::string watch(pqxx::connection& conn);
     void mark_up();
