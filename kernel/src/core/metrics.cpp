@@ -152,7 +152,8 @@ void Metrics::render_requests_locked(std::string& out) const {
     }
 
     const std::string name = "unidesk_http_request_duration_seconds";
-    header(out, name, "Time from a request's arrival to its answer, by listener and route.",
+    header(out, name,
+           "Time from a request being read to its answer being ready, by listener and route.",
            "histogram");
     for (const auto& [key, h] : latency_) {
         auto labels = fmt::format("listener=\"{}\",route=\"{}\"", escape(key.first, true),
