@@ -69,9 +69,11 @@ HttpResponse text(std::string body) {
 // A real server on a free port: one io thread (so a handler on it would block every other
 // request) and a pool of workers.
 struct ServerFixture {
-    explicit ServerFixture(std::size_t max_body = 64 * 1024) {
+    explicit ServerFixture(std::size_t max_body = 64 * 1024,
+                           std::chrono::seconds timeout = std::chrono::seconds(30)) {
         HttpServerOptions options;
         options.max_body_bytes = max_body;
+        options.request_timeout = timeout;
         server = std::make_unique<HttpServer>(options, io, workers, routes, auth, metrics,
                                               get_logger("kernel.http"));
         port = server->start();
@@ -311,6 +313,15 @@ TEST_CASE("stop returns promptly with an idle keep-alive connection open", "[ker
     f.server->stop();
     REQUIRE(std::chrono::steady_clock::now() - before < 5s);
     REQUIRE_THROWS_AS(c.get("/v1/ok"), std::runtime_error);
+}
+
+TEST_CASE("a connection that sends nothing is closed after the request timeout", "[kernel][http]") {
+    ServerFixture f(1024, 1s);
+    auto c = f.client();
+
+    auto before = std::chrono::steady_clock::now();
+    REQUIRE(c.send_raw("GET /v1/slow HTTP/1.1\r\nHost: x\r\n").empty());
+    REQUIRE(std::chrono::steady_clock::now() - before < 10s);
 }
 
 TEST_CASE("every answer is counted in the metrics", "[kernel][http][metrics]") {
