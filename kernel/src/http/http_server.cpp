@@ -362,6 +362,9 @@ asio::awaitable<void> HttpServer::Impl::accept_loop() {
             continue;
         }
 
+        // TODO: there is no cap on open connections, per peer or in all; a peer that opens
+        // thousands of idle connections holds a file descriptor for each until the request
+        // timeout closes it, and may exhaust the process's descriptors meanwhile.
         auto c = std::make_shared<Connection>(std::move(socket));
         std::uint64_t id = 0;
         {
