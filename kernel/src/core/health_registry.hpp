@@ -16,6 +16,10 @@
 
 namespace unidesk::kernel {
 
+//! One entry as /health shows it: {"status": "ok|degraded|down", "reason": "..."}, the reason
+//! left out when ok.
+nlohmann::json health_entry_json(const HealthReport& r);
+
 class HealthRegistry {
 public:
     enum class Group { component, plugin };
@@ -26,6 +30,7 @@ public:
 
     //! {"status": "ok|degraded|down", "components": {name: {status, reason}},
     //!  "plugins": {name: {status, reason}}}
+    //! A check that throws is shown down with the exception's message.
     nlohmann::json report() const;
     //! Names and states of every plugin entry (for /metrics).
     std::vector<std::pair<std::string, HealthState>> plugin_states() const;

@@ -1,0 +1,649 @@
+#include "http/http_server.hpp"
+
+#include "core/metrics.hpp"
+
+#include <boost/asio/append.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cctype>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <system_error>
+#include <utility>
+
+namespace unidesk::kernel {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kHeaderLimit = 16 * 1024;
+constexpr std::size_t kLingerBytes = 1024 * 1024;
+constexpr auto kLingerTime = std::chrono::seconds(1);
+constexpr auto kStopWait = std::chrono::seconds(10);
+
+const char* listener_label(Listener l) {
+    return l == Listener::internal ? "internal" : "public";
+}
+
+// Lets a burst of lines through per minute and counts the rest, so that a peer sending garbage
+// cannot fill the log.
+class LogLimiter {
+public:
+    //! True when a line may be written now; `suppressed` says how many were dropped before it.
+    bool allow(std::size_t& suppressed) {
+        std::lock_guard lock(mu_);
+        auto now = std::chrono::steady_clock::now();
+        if (now - window_start_ > std::chrono::minutes(1)) {
+            window_start_ = now;
+            in_window_ = 0;
+        }
+        if (in_window_ >= kBurst) {
+            ++suppressed_;
+            return false;
+        }
+        ++in_window_;
+        suppressed = std::exchange(suppressed_, 0);
+        return true;
+    }
+
+private:
+    static constexpr std::size_t kBurst = 20;
+    std::mutex mu_;
+    std::chrono::steady_clock::time_point window_start_ = std::chrono::steady_clock::now();
+    std::size_t in_window_ = 0;
+    std::size_t suppressed_ = 0;
+};
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+// Decodes %XX escapes ('+' too, in a query). A path may not hold an encoded '/' (it would
+// change which segments the route sees) nor an encoded NUL.
+std::optional<std::string> percent_decode(std::string_view s, bool in_query) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '+' && in_query) {
+            out += ' ';
+        } else if (s[i] != '%') {
+            out += s[i];
+        } else {
+            int hi = i + 2 < s.size() ? hex_value(s[i + 1]) : -1;
+            int lo = i + 2 < s.size() ? hex_value(s[i + 2]) : -1;
+            if (hi < 0 || lo < 0) {
+                return std::nullopt;
+            }
+            char c = static_cast<char>(hi * 16 + lo);
+            if (c == '\0' || (c == '/' && !in_query)) {
+                return std::nullopt;
+            }
+            out += c;
+            i += 2;
+        }
+    }
+    return out;
+}
+
+Result<HttpRequest> to_request(http::request<http::string_body>& req, const std::string& remote) {
+    auto bad_target = make_error(Errc::invalid_argument, "invalid_target",
+                                 "the request target is not a valid path and query");
+    std::string_view target = req.target();
+    if (target.empty() || target.front() != '/') {
+        return bad_target;
+    }
+
+    HttpRequest out;
+    auto question = target.find('?');
+    auto path = percent_decode(target.substr(0, question), false);
+    if (!path) {
+        return bad_target;
+    }
+    out.path = std::move(*path);
+
+    std::string_view query = question == std::string_view::npos ? "" : target.substr(question + 1);
+    while (!query.empty()) {
+        auto amp = query.find('&');
+        auto pair = query.substr(0, amp);
+        query = amp == std::string_view::npos ? "" : query.substr(amp + 1);
+        auto eq = pair.find('=');
+        auto key = percent_decode(pair.substr(0, eq), true);
+        auto value = percent_decode(eq == std::string_view::npos ? "" : pair.substr(eq + 1), true);
+        if (!key || !value) {
+            return bad_target;
+        }
+        if (!key->empty()) {
+            out.query.emplace(std::move(*key), std::move(*value));
+        }
+    }
+
+    for (const auto& field : req.base()) {
+        std::string name(field.name_string());
+        std::transform(name.begin(), name.end(), name.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        auto [it, fresh] = out.headers.emplace(name, std::string(field.value()));
+        if (!fresh) {
+            it->second += ", ";
+            it->second += field.value();
+        }
+    }
+
+    out.method = std::string(req.method_string());
+    out.body = std::move(req.body());
+    out.remote = remote;
+    return out;
+}
+
+http::response<http::string_body> to_beast(HttpResponse r, unsigned version, bool keep_alive) {
+    http::response<http::string_body> res{static_cast<http::status>(r.status), version};
+    res.set(http::field::server, "unidesk");
+    res.set(http::field::content_type, r.content_type);
+    for (auto& [name, value] : r.headers) {
+        res.insert(name, value);
+    }
+    res.body() = std::move(r.body);
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    return res;
+}
+
+HttpResponse error_response(Errc errc, std::string code, std::string message) {
+    return HttpResponse::error(make_error(errc, std::move(code), std::move(message)));
+}
+
+// Bounded metric labels: a peer may send any method name.
+std::string method_label(http::verb v) {
+    return v == http::verb::unknown ? "other" : std::string(http::to_string(v));
+}
+
+struct Connection {
+    explicit Connection(tcp::socket s) : stream(std::move(s)) {}
+    beast::tcp_stream stream;
+    bool busy = false;  // a request is being handled; touched only on the connection's strand
+};
+
+// What the worker hands back to the connection.
+struct Outcome {
+    HttpResponse response;
+    std::string route = "unmatched";
+};
+
+}  // namespace
+
+struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
+    Impl(HttpServerOptions o, asio::io_context& io_ctx, asio::thread_pool& pool, RouteTable& r,
+         Auth& a, Metrics& m, std::shared_ptr<spdlog::logger> l)
+        : options(std::move(o)),
+          io(io_ctx),
+          workers(pool),
+          routes(r),
+          auth(a),
+          metrics(m),
+          log(std::move(l)),
+          acceptor(asio::make_strand(io_ctx)) {}
+
+    std::uint16_t start();
+    void stop();
+
+    void spawn(const asio::any_io_executor& ex, asio::awaitable<void> work);
+    asio::awaitable<void> accept_loop();
+    asio::awaitable<void> session(std::shared_ptr<Connection> c, std::uint64_t id);
+    asio::awaitable<bool> read_request(Connection& c, beast::flat_buffer& buffer,
+                                       http::request_parser<http::string_body>& parser,
+                                       const std::string& remote);
+    asio::awaitable<void> answer_read_error(Connection& c, error_code ec,
+                                            http::request_parser<http::string_body>& parser,
+                                            const std::string& remote);
+    asio::awaitable<void> lingering_close(Connection& c);
+    asio::awaitable<Outcome> handle(http::request<http::string_body>& req,
+                                    const std::string& remote);
+
+    Outcome process_guarded(HttpRequest req) noexcept;
+    Outcome process(HttpRequest req);
+    std::optional<HttpResponse> authorize(HttpRequest& req, const RouteMatch& m);
+    HttpResponse run_handler(const RouteMatch& m, const HttpRequest& req);
+
+    const HttpServerOptions options;
+    asio::io_context& io;
+    asio::thread_pool& workers;
+    RouteTable& routes;
+    Auth& auth;
+    Metrics& metrics;
+    std::shared_ptr<spdlog::logger> log;
+    tcp::acceptor acceptor;  // used on its own strand once start() returned
+
+    std::atomic<bool> stopping{false};
+    std::mutex mu;
+    std::condition_variable all_done;
+    std::size_t running = 0;  // coroutines not yet finished: the accept loop and sessions
+    bool started = false;
+    std::uint64_t next_id = 0;
+    std::map<std::uint64_t, std::shared_ptr<Connection>> connections;
+
+    LogLimiter peer_log;
+    LogLimiter failure_log;
+};
+
+std::uint16_t HttpServer::Impl::start() {
+    error_code ec;
+    auto address = asio::ip::make_address(options.host, ec);
+    tcp::endpoint endpoint(address, options.port);
+    if (!ec) {
+        acceptor.open(endpoint.protocol(), ec);
+    }
+    if (!ec) {
+        acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    }
+    if (!ec) {
+        acceptor.bind(endpoint, ec);
+    }
+    if (!ec) {
+        acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    }
+    if (ec) {
+        throw std::system_error(std::error_code(ec), "cannot listen on " + options.host + ":" +
+                                                         std::to_string(options.port));
+    }
+
+    auto port = acceptor.local_endpoint().port();
+    {
+        std::lock_guard lock(mu);
+        started = true;
+    }
+    spawn(acceptor.get_executor(), accept_loop());
+    log->info("http listener started listener={} address={}:{}", listener_label(options.listener),
+              options.host, port);
+    return port;
+}
+
+void HttpServer::Impl::spawn(const asio::any_io_executor& ex, asio::awaitable<void> work) {
+    {
+        std::lock_guard lock(mu);
+        ++running;
+    }
+    asio::co_spawn(ex, std::move(work), [self = shared_from_this()](std::exception_ptr e) {
+        if (e) {
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& x) {
+                self->log->error("http coroutine failed error={}", x.what());
+            } catch (...) {
+                self->log->error("http coroutine failed error=unknown");
+            }
+        }
+        std::lock_guard lock(self->mu);
+        --self->running;
+        self->all_done.notify_all();
+    });
+}
+
+void HttpServer::Impl::stop() {
+    std::vector<std::shared_ptr<Connection>> open;
+    {
+        std::lock_guard lock(mu);
+        if (!started || stopping.exchange(true)) {
+            return;
+        }
+        for (auto& [id, c] : connections) {
+            open.push_back(c);
+        }
+    }
+
+    asio::post(acceptor.get_executor(), [self = shared_from_this()] {
+        error_code ignored;
+        self->acceptor.close(ignored);
+    });
+    // A connection in the middle of a request finishes its answer and then ends by itself.
+    for (auto& c : open) {
+        asio::post(c->stream.get_executor(), [c] {
+            if (!c->busy) {
+                c->stream.close();
+            }
+        });
+    }
+
+    if (io.get_executor().running_in_this_thread() || io.stopped()) {
+        log->warn("http listener stop cannot wait listener={}", listener_label(options.listener));
+        return;
+    }
+    std::unique_lock lock(mu);
+    if (!all_done.wait_for(lock, kStopWait, [this] { return running == 0; })) {
+        log->warn("http listener stop gave up waiting listener={} still_running={}",
+                  listener_label(options.listener), running);
+        return;
+    }
+    log->info("http listener stopped listener={}", listener_label(options.listener));
+}
+
+asio::awaitable<void> HttpServer::Impl::accept_loop() {
+    for (;;) {
+        tcp::socket socket(asio::make_strand(io));
+        auto [ec] = co_await acceptor.async_accept(socket, kAwait);
+        if (stopping || !acceptor.is_open()) {
+            co_return;
+        }
+        if (ec) {
+            // Out of file descriptors and the like: wait a little instead of spinning.
+            std::size_t suppressed = 0;
+            if (peer_log.allow(suppressed)) {
+                log->warn("http accept failed error={} suppressed={}", ec.message(), suppressed);
+            }
+            asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(100));
+            co_await pause.async_wait(kAwait);
+            continue;
+        }
+
+        // TODO: there is no cap on open connections, per peer or in all; a peer that opens
+        // thousands of idle connections holds a file descriptor for each until the request
+        // timeout closes it, and may exhaust the process's descriptors meanwhile.
+        auto c = std::make_shared<Connection>(std::move(socket));
+        std::uint64_t id = 0;
+        {
+            std::lock_guard lock(mu);
+            if (stopping) {
+                co_return;
+            }
+            id = next_id++;
+            connections.emplace(id, c);
+        }
+        spawn(c->stream.get_executor(), session(c, id));
+    }
+}
+
+asio::awaitable<void> HttpServer::Impl::session(std::shared_ptr<Connection> c, std::uint64_t id) {
+    error_code ec;
+    auto peer = c->stream.socket().remote_endpoint(ec);
+    std::string remote =
+        ec ? "unknown" : peer.address().to_string() + ":" + std::to_string(peer.port());
+    beast::flat_buffer buffer;
+
+    for (;;) {
+        http::request_parser<http::string_body> parser;
+        if (!co_await read_request(*c, buffer, parser, remote)) {
+            break;
+        }
+
+        auto started_at = std::chrono::steady_clock::now();
+        auto req = parser.release();
+        auto method = method_label(req.method());
+        c->busy = true;
+        auto outcome = co_await handle(req, remote);
+        c->busy = false;
+
+        bool keep_alive = req.keep_alive() && !stopping;
+        auto res = to_beast(std::move(outcome.response), req.version(), keep_alive);
+        // Counted before writing, so that whoever has read the answer also sees it counted.
+        metrics.record_request(listener_label(options.listener), outcome.route, method,
+                               res.result_int(), std::chrono::steady_clock::now() - started_at);
+        c->stream.expires_after(options.request_timeout);
+        auto [write_ec, written] = co_await http::async_write(c->stream, res, kAwait);
+        if (write_ec || !keep_alive) {
+            break;
+        }
+    }
+
+    c->stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    c->stream.close();
+    std::lock_guard lock(mu);
+    connections.erase(id);
+}
+
+// Reads one request. False when the connection should end (closed by the peer, timed out,
+// stopped, or answered with an error here).
+asio::awaitable<bool> HttpServer::Impl::read_request(
+    Connection& c, beast::flat_buffer& buffer, http::request_parser<http::string_body>& parser,
+    const std::string& remote) {
+    parser.header_limit(kHeaderLimit);
+    parser.body_limit(options.max_body_bytes);
+    c.stream.expires_after(options.request_timeout);
+
+    auto [ec, n] = co_await http::async_read_header(c.stream, buffer, parser, kAwait);
+    if (!ec && !parser.is_done()) {
+        // Clients that ask before sending a large body wait for this go-ahead.
+        auto expect = parser.get()[http::field::expect];
+        if (beast::iequals(expect, "100-continue")) {
+            http::response<http::empty_body> go_on{http::status::continue_, parser.get().version()};
+            std::tie(ec, n) = co_await http::async_write(c.stream, go_on, kAwait);
+        }
+        if (!ec) {
+            std::tie(ec, n) = co_await http::async_read(c.stream, buffer, parser, kAwait);
+        }
+    }
+    if (ec) {
+        co_await answer_read_error(c, ec, parser, remote);
+        co_return false;
+    }
+    co_return true;
+}
+
+asio::awaitable<void> HttpServer::Impl::answer_read_error(
+    Connection& c, error_code ec, http::request_parser<http::string_body>& parser,
+    const std::string& remote) {
+    HttpResponse res;
+    if (ec == http::error::body_limit || ec == http::error::header_limit) {
+        res = error_response(Errc::too_large, "too_large",
+                             "the request is larger than this server accepts");
+    } else if (ec.category() == error_code(http::error::end_of_stream).category() &&
+               ec != http::error::end_of_stream && ec != http::error::partial_message) {
+        std::size_t suppressed = 0;
+        if (peer_log.allow(suppressed)) {
+            log->warn("malformed http request remote={} error={} suppressed={}", remote,
+                      ec.message(), suppressed);
+        }
+        res = error_response(Errc::invalid_argument, "invalid_argument",
+                             "malformed HTTP request: " + ec.message());
+    } else {
+        // The peer went away, timed out, or stop() closed the connection: nothing to answer.
+        co_return;
+    }
+
+    auto started_at = std::chrono::steady_clock::now();
+    unsigned version = parser.is_header_done() ? parser.get().version() : 11;
+    std::string method = parser.is_header_done() ? method_label(parser.get().method()) : "other";
+    auto out = to_beast(std::move(res), version, false);
+    metrics.record_request(listener_label(options.listener), "unmatched", method, out.result_int(),
+                           std::chrono::steady_clock::now() - started_at);
+    c.stream.expires_after(options.request_timeout);
+    co_await http::async_write(c.stream, out, kAwait);
+    co_await lingering_close(c);
+}
+
+// Closing with unread input makes the kernel send a reset, which can destroy the error answer
+// before the peer reads it; so stop sending and drain a bounded amount first.
+asio::awaitable<void> HttpServer::Impl::lingering_close(Connection& c) {
+    error_code ec;
+    c.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    c.stream.expires_after(kLingerTime);
+    std::array<char, 4096> sink{};
+    std::size_t drained = 0;
+    while (drained < kLingerBytes) {
+        auto [read_ec, n] = co_await c.stream.async_read_some(asio::buffer(sink), kAwait);
+        drained += n;
+        if (read_ec) {
+            break;
+        }
+    }
+    c.stream.close();
+}
+
+asio::awaitable<Outcome> HttpServer::Impl::handle(http::request<http::string_body>& req,
+                                                  const std::string& remote) {
+    auto request = to_request(req, remote);
+    if (!request) {
+        Outcome refused{HttpResponse::error(request.error())};
+        co_return refused;
+    }
+
+    // Everything from here may block (Auth reads the database, handlers do anything): run it on
+    // the worker pool; the answer comes back to this connection's strand.
+    auto self = shared_from_this();
+    auto initiate = [self, r = std::move(*request)](auto handler) mutable {
+        asio::post(self->workers, [self, r = std::move(r), handler = std::move(handler)]() mutable {
+            Outcome out = self->process_guarded(std::move(r));
+            asio::dispatch(asio::append(std::move(handler), std::move(out)));
+        });
+    };
+    Outcome out = co_await asio::async_initiate<decltype(asio::use_awaitable), void(Outcome)>(
+        std::move(initiate), asio::use_awaitable);
+    co_return out;
+}
+
+// process() already turns handler and auth failures into answers; this catches what is left
+// (an allocation failure) so that nothing escapes onto a worker thread.
+Outcome HttpServer::Impl::process_guarded(HttpRequest req) noexcept {
+    try {
+        return process(std::move(req));
+    } catch (const std::exception& e) {
+        log->error("http request failed error={}", e.what());
+    } catch (...) {
+        log->error("http request failed error=unknown");
+    }
+    try {
+        return Outcome{error_response(Errc::internal, "internal", "unexpected failure")};
+    } catch (...) {
+        return Outcome{};
+    }
+}
+
+Outcome HttpServer::Impl::process(HttpRequest req) {
+    auto m = routes.match(options.listener, req.method, req.path);
+    if (!m) {
+        return {error_response(Errc::not_found, "not_found",
+                               "no route for " + req.method + " " + req.path)};
+    }
+    if (!m->handler) {
+        std::string allow;
+        for (const auto& method : m->allowed_methods) {
+            allow += (allow.empty() ? "" : ", ") + method;
+        }
+        auto res = HttpResponse::error(make_error(Errc::invalid_argument, "method_not_allowed",
+                                                  req.method + " is not allowed here"));
+        res.status = 405;
+        res.headers.emplace_back("Allow", allow);
+        return {std::move(res)};
+    }
+
+    Outcome out{{}, m->pattern};
+    if (auto refused = authorize(req, *m)) {
+        out.response = std::move(*refused);
+        return out;
+    }
+    req.params = m->params;
+    out.response = run_handler(*m, req);
+    return out;
+}
+
+// Sets req.principal from a bearer token; an answer when the request may not go on.
+std::optional<HttpResponse> HttpServer::Impl::authorize(HttpRequest& req, const RouteMatch& m) {
+    auto challenge = [](HttpResponse res, const char* value) {
+        res.headers.emplace_back("WWW-Authenticate", value);
+        return res;
+    };
+
+    const std::string* authorization = req.header("authorization");
+    if (authorization != nullptr && authorization->size() >= 7 &&
+        beast::iequals(authorization->substr(0, 7), "bearer ")) {
+        Result<Principal> principal = make_error(Errc::internal, "internal", "not checked");
+        try {
+            principal = auth.authenticate_token(authorization->substr(7));
+        } catch (const std::exception& e) {
+            log->error("token check failed error={}", e.what());
+        }
+        if (!principal) {
+            auto res = HttpResponse::error(principal.error());
+            if (res.status == 401) {
+                return challenge(std::move(res), "Bearer error=\"invalid_token\"");
+            }
+            return res;
+        }
+        req.principal = std::move(*principal);
+    }
+
+    if (!m.options.min_role) {
+        return std::nullopt;
+    }
+    if (!req.principal) {
+        return challenge(error_response(Errc::unauthenticated, "unauthenticated",
+                                        "this route needs a bearer token"),
+                         "Bearer");
+    }
+    if (req.principal->role < *m.options.min_role) {
+        return error_response(
+            Errc::forbidden, "forbidden",
+            std::string("this route needs the role ") + to_string(*m.options.min_role));
+    }
+    return std::nullopt;
+}
+
+HttpResponse HttpServer::Impl::run_handler(const RouteMatch& m, const HttpRequest& req) {
+    std::string failure;
+    try {
+        auto res = m.handler(req);
+        if (res.status >= 100 && res.status <= 599) {
+            return res;
+        }
+        failure = "it answered the invalid status " + std::to_string(res.status);
+    } catch (const std::exception& e) {
+        failure = e.what();
+    } catch (...) {
+        failure = "an unknown exception";
+    }
+
+    std::size_t suppressed = 0;
+    if (failure_log.allow(suppressed)) {
+        log->error("route handler failed owner={} route=\"{} {}\" error={} suppressed={}", m.owner,
+                   req.method, m.pattern, failure, suppressed);
+    }
+    return error_response(
+        Errc::internal, "internal",
+        "unexpected failure in " + m.owner + " while handling " + req.method + " " + m.pattern);
+}
+
+HttpServer::HttpServer(HttpServerOptions options, asio::io_context& io, asio::thread_pool& workers,
+                       RouteTable& routes, Auth& auth, Metrics& metrics,
+                       std::shared_ptr<spdlog::logger> log)
+    : impl_(std::make_shared<Impl>(std::move(options), io, workers, routes, auth, metrics,
+                                   std::move(log))) {}
+
+HttpServer::~HttpServer() {
+    stop();
+}
+
+std::uint16_t HttpServer::start() {
+    return impl_->start();
+}
+
+void HttpServer::stop() {
+    impl_->stop();
+}
+
+}  // namespace unidesk::kernel
