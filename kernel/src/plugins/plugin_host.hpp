@@ -56,7 +56,9 @@ public:
     std::vector<std::pair<std::string, std::vector<Migration>>> migrations() const;
 
     //! Called with a plugin's name after its stop() and before its object is destroyed; the
-    //! kernel removes the plugin's routes there.
+    //! kernel removes the plugin's routes there. It must return only once no handler of that
+    //! plugin is running any more (a copied handler still in flight runs the library's code and
+    //! may use the object about to be deleted).
     using AfterStop = std::function<void(const std::string&)>;
 
     //! Starts loaded plugins in dependency order; a plugin whose dependency is not running is

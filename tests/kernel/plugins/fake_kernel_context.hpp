@@ -26,9 +26,16 @@ struct RecordedRoute {
 //! Shared by every context one test makes, so the test sees all plugins' routes.
 class FakeRouteLog {
 public:
-    void add(RecordedRoute r) {
+    //! add() refuses this pattern as if it were taken already.
+    void refuse(std::string pattern) { refused_ = std::move(pattern); }
+
+    Result<void> add(RecordedRoute r) {
         std::lock_guard lock(mu_);
+        if (r.pattern == refused_) {
+            return make_error(Errc::conflict, "route_conflict", r.pattern + " is taken");
+        }
         routes_.push_back(std::move(r));
+        return {};
     }
     void remove_owner(const std::string& owner) {
         std::lock_guard lock(mu_);
@@ -41,6 +48,7 @@ public:
 
 private:
     mutable std::mutex mu_;
+    std::string refused_;
     std::vector<RecordedRoute> routes_;
 };
 
@@ -50,8 +58,8 @@ public:
 
     Result<void> add_route(Listener listener, std::string method, std::string pattern,
                            HttpHandler handler, RouteOptions) override {
-        log_.add({owner_, listener, std::move(method), std::move(pattern), std::move(handler)});
-        return {};
+        return log_.add(
+            {owner_, listener, std::move(method), std::move(pattern), std::move(handler)});
     }
 
 private:

@@ -83,7 +83,9 @@ struct HostUnderTest {
 
     // As the kernel does: routes go before the libraries their handlers came from.
     ~HostUnderTest() {
-        host->stop_all([this](const std::string& name) { routes.remove_owner(name); });
+        if (host) {
+            host->stop_all([this](const std::string& name) { routes.remove_owner(name); });
+        }
         unsetenv("UNIDESK_TEST_MARKER_FILE");
     }
 
@@ -311,4 +313,25 @@ TEST_CASE("a plugin enabled twice is loaded once", "[kernel][plugins]") {
 
     CHECK(t.host->status().size() == 1);
     CHECK(read_lines(t.record_file) == std::vector<std::string>{"start good"});
+}
+
+TEST_CASE("a plugin whose dependency failed to start is not started", "[kernel][plugins]") {
+    HostUnderTest t({"good", "good_dependent"});
+    t.routes.refuse("/v1/good/hello");
+    t.load_and_start();
+
+    CHECK(t.plugin_health("good")["reason"] ==
+          "plugin good failed to start: route_conflict: /v1/good/hello is taken");
+    CHECK(t.plugin_health("good_dependent")["reason"] == "depends on good, which is not running");
+    CHECK(read_lines(t.record_file) == std::vector<std::string>{"stop good", "destroy good"});
+}
+
+TEST_CASE("a plugin's health entry stays readable after the host is gone", "[kernel][plugins]") {
+    HostUnderTest t({"good"});
+    t.load_and_start();
+    t.host->stop_all([&](const std::string& name) { t.routes.remove_owner(name); });
+    t.host.reset();
+
+    CHECK(t.plugin_health("good")["status"] == "down");
+    CHECK(t.plugin_health("good")["reason"] == "stopped");
 }
