@@ -71,6 +71,10 @@ struct PluginLive {
     bool health_failure_logged = false;
 };
 
+// TODO: health() runs under the plugin's lock with no time limit, so a plugin whose health()
+// hangs stalls every /health request and, at shutdown, its own stop(). Running it with a
+// deadline needs a thread that can be abandoned, which the plugin's unloading then must wait
+// for.
 HealthReport check_live(PluginLive& live, spdlog::logger& log) {
     std::lock_guard lock(live.mu);
     if (live.object == nullptr) {
@@ -131,6 +135,15 @@ void PluginHost::mark_down(Loaded& p, const std::string& reason) {
 }
 
 Result<void> PluginHost::open_library(Loaded& p) {
+    // The name becomes part of a file path: nothing in it may lead out of plugin_dir.
+    bool plain = !p.name.empty() && std::all_of(p.name.begin(), p.name.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    });
+    if (!plain) {
+        return make_error(Errc::invalid_argument, "plugin_name_invalid",
+                          "a plugin name may hold only a-z, 0-9, '_' and '-'");
+    }
+
     p.file = library_path(config_.plugin_dir, p.name);
     std::error_code exists_ec;
     if (!std::filesystem::exists(p.file, exists_ec)) {
@@ -158,6 +171,11 @@ Result<void> PluginHost::open_library(Loaded& p) {
                           fmt::format("api version {}, kernel speaks {}", p.entry->api_version,
                                       kPluginApiVersion));
     }
+    if (p.entry->descriptor == nullptr || p.entry->create == nullptr) {
+        return make_error(Errc::invalid_argument, "plugin_invalid",
+                          fmt::format("library {} exports an entry without descriptor or create",
+                                      p.file.string()));
+    }
     return {};
 }
 
@@ -166,7 +184,7 @@ Result<void> PluginHost::read_descriptor(Loaded& p) {
     if (!d) {
         return d.error();
     }
-    PluginDescriptor desc = *d;
+    PluginDescriptor desc = std::move(*d);
 
     if (desc.api_version != kPluginApiVersion) {
         return make_error(Errc::invalid_argument, "plugin_api_mismatch",
@@ -255,71 +273,77 @@ Result<void> PluginHost::load_all() {
     return {};
 }
 
-void PluginHost::order_by_dependencies() {
+// The state of one depth-first walk over depends_on.
+struct PluginHost::DependencyWalk {
     std::map<std::string, Loaded*> by_name;
-    for (auto& p : plugins_) {
-        by_name[p->name] = p.get();
+    std::map<const Loaded*, bool> finished;  // false while the plugin is on `path`
+    std::vector<Loaded*> path;
+    std::vector<Loaded*> order;  // each plugin after everything it depends on
+};
+
+void PluginHost::mark_cycle(DependencyWalk& walk, const Loaded& closing) {
+    auto first = std::find(walk.path.begin(), walk.path.end(), &closing);
+    std::string cycle;
+    for (auto c = first; c != walk.path.end(); ++c) {
+        cycle += (*c)->name + " -> ";
+    }
+    cycle += closing.name;
+
+    for (auto c = first; c != walk.path.end(); ++c) {
+        mark_down(**c, "dependency cycle: " + cycle);
+    }
+}
+
+bool PluginHost::visit(Loaded& p, DependencyWalk& walk) {
+    if (walk.finished.count(&p)) {
+        return p.stage == Loaded::Stage::loaded;
+    }
+    walk.finished[&p] = false;
+    walk.path.push_back(&p);
+
+    const auto deps =
+        p.stage == Loaded::Stage::loaded ? p.descriptor->depends_on : std::vector<std::string>{};
+    for (const auto& dep : deps) {
+        auto it = walk.by_name.find(dep);
+        if (it == walk.by_name.end()) {
+            mark_down(p, fmt::format("depends on {}, which is not enabled", dep));
+            break;
+        }
+        Loaded& d = *it->second;
+        if (auto f = walk.finished.find(&d); f != walk.finished.end() && !f->second) {
+            mark_cycle(walk, d);
+            break;
+        }
+        // A plugin on a cycle further down is already marked; keep its reason.
+        if (!visit(d, walk) && p.stage == Loaded::Stage::loaded) {
+            mark_down(p, fmt::format("depends on {}, which is down", dep));
+            break;
+        }
     }
 
-    enum class Mark { visiting, done };
-    std::map<const Loaded*, Mark> marks;
-    std::vector<Loaded*> path;
-    std::vector<Loaded*> order;
+    walk.path.pop_back();
+    walk.finished[&p] = true;
+    if (p.stage == Loaded::Stage::loaded) {
+        walk.order.push_back(&p);
+    }
+    return p.stage == Loaded::Stage::loaded;
+}
 
-    // Depth first: a plugin goes into `order` after everything it depends on. Returns whether
-    // the plugin can still start.
-    std::function<bool(Loaded&)> visit = [&](Loaded& p) -> bool {
-        if (auto m = marks.find(&p); m != marks.end()) {
-            return p.stage == Loaded::Stage::loaded;
-        }
-        marks[&p] = Mark::visiting;
-        path.push_back(&p);
-
-        for (const auto& dep : p.stage == Loaded::Stage::loaded ? p.descriptor->depends_on
-                                                                : std::vector<std::string>{}) {
-            auto it = by_name.find(dep);
-            if (it == by_name.end()) {
-                mark_down(p, fmt::format("depends on {}, which is not enabled", dep));
-                break;
-            }
-            Loaded& d = *it->second;
-            if (auto m = marks.find(&d); m != marks.end() && m->second == Mark::visiting) {
-                auto start = std::find(path.begin(), path.end(), &d);
-                std::string cycle;
-                for (auto c = start; c != path.end(); ++c) {
-                    cycle += (*c)->name + " -> ";
-                }
-                cycle += d.name;
-                for (auto c = start; c != path.end(); ++c) {
-                    mark_down(**c, "dependency cycle: " + cycle);
-                }
-                break;
-            }
-            if (!visit(d) && p.stage == Loaded::Stage::loaded) {
-                mark_down(p, fmt::format("depends on {}, which is down", dep));
-                break;
-            }
-        }
-
-        path.pop_back();
-        marks[&p] = Mark::done;
-        if (p.stage == Loaded::Stage::loaded) {
-            order.push_back(&p);
-        }
-        return p.stage == Loaded::Stage::loaded;
-    };
+void PluginHost::order_by_dependencies() {
+    DependencyWalk walk;
     for (auto& p : plugins_) {
-        visit(*p);
+        walk.by_name[p->name] = p.get();
+    }
+    for (auto& p : plugins_) {
+        visit(*p, walk);
     }
 
     // Start order first, then everything that will not start (kept for status()).
     std::vector<std::unique_ptr<Loaded>> sorted;
-    for (Loaded* p : order) {
-        for (auto& owned : plugins_) {
-            if (owned.get() == p) {
-                sorted.push_back(std::move(owned));
-            }
-        }
+    for (Loaded* p : walk.order) {
+        auto owned = std::find_if(plugins_.begin(), plugins_.end(),
+                                  [p](const auto& o) { return o.get() == p; });
+        sorted.push_back(std::move(*owned));
     }
     for (auto& owned : plugins_) {
         if (owned) {

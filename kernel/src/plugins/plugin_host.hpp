@@ -76,12 +76,15 @@ public:
 
 private:
     struct Loaded;
+    struct DependencyWalk;
 
     //! Returns the config error of a plugin that otherwise loaded.
     std::optional<Error> load_one(Loaded& p);
     Result<void> open_library(Loaded& p);
     Result<void> read_descriptor(Loaded& p);
     void order_by_dependencies();
+    bool visit(Loaded& p, DependencyWalk& walk);
+    void mark_cycle(DependencyWalk& walk, const Loaded& closing);
     void start_one(Loaded& p, const ContextFactory& make_context,
                    const AfterStop& after_failed_start);
     void destroy_object(Loaded& p);

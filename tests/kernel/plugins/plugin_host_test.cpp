@@ -335,3 +335,12 @@ TEST_CASE("a plugin's health entry stays readable after the host is gone", "[ker
     CHECK(t.plugin_health("good")["status"] == "down");
     CHECK(t.plugin_health("good")["reason"] == "stopped");
 }
+
+TEST_CASE("a plugin name that could leave the plugin folder is refused", "[kernel][plugins]") {
+    HostUnderTest t({"../test-plugins/libunidesk-plugin-good", "good"});
+    t.load_and_start();
+
+    CHECK(t.plugin_health("../test-plugins/libunidesk-plugin-good")["reason"] ==
+          "a plugin name may hold only a-z, 0-9, '_' and '-'");
+    CHECK(t.plugin_health("good")["status"] == "ok");
+}
