@@ -21,6 +21,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,7 +43,9 @@ public:
 
     PluginHost(const KernelConfig& config, HealthRegistry& health,
                std::shared_ptr<spdlog::logger> log);
-    ~PluginHost();  // stops whatever still runs
+    //! Stops whatever still runs, but without an after_stop hook: the kernel must call
+    //! stop_all() itself first, or routes of a plugin would outlive its library.
+    ~PluginHost();
 
     //! Opens every enabled library and reads its descriptor. Returns an error only for a
     //! config error in a loaded plugin's section (a start-up error); other failures mark the
@@ -52,18 +55,42 @@ public:
     //! Migrations of every loaded plugin, by plugin name, for the DbSupervisor.
     std::vector<std::pair<std::string, std::vector<Migration>>> migrations() const;
 
+    //! Called with a plugin's name after its stop() and before its object is destroyed; the
+    //! kernel removes the plugin's routes there. It must return only once no handler of that
+    //! plugin is running any more (a copied handler still in flight runs the library's code and
+    //! may use the object about to be deleted).
+    using AfterStop = std::function<void(const std::string&)>;
+
     //! Starts loaded plugins in dependency order; a plugin whose dependency is not running is
-    //! not started and shown down.
-    void start_all(const ContextFactory& make_context);
+    //! not started and shown down. A plugin whose start() fails or throws is shown down, gets
+    //! its stop() at once, then after_failed_start(name), and is destroyed; its library stays
+    //! mapped until stop_all().
+    void start_all(const ContextFactory& make_context, const AfterStop& after_failed_start = {});
 
-    //! Stops running plugins in reverse start order, then calls after_stop(name) for each
-    //! (the kernel removes its routes there), then destroys them and unloads libraries.
-    void stop_all(const std::function<void(const std::string&)>& after_stop);
+    //! Stops running plugins in reverse start order: stop(), after_stop(name), destroy. Only
+    //! when every plugin object is gone are the libraries unloaded.
+    void stop_all(const AfterStop& after_stop);
 
+    //! Thread-safe once load_all() has returned.
     std::vector<PluginStatus> status() const;
 
 private:
     struct Loaded;
+    struct DependencyWalk;
+
+    //! Returns the config error of a plugin that otherwise loaded.
+    std::optional<Error> load_one(Loaded& p);
+    Result<void> open_library(Loaded& p);
+    Result<void> read_descriptor(Loaded& p);
+    void order_by_dependencies();
+    bool visit(Loaded& p, DependencyWalk& walk);
+    void mark_cycle(DependencyWalk& walk, const Loaded& closing);
+    void start_one(Loaded& p, const ContextFactory& make_context,
+                   const AfterStop& after_failed_start);
+    void destroy_object(Loaded& p);
+    void mark_down(Loaded& p, const std::string& reason);
+    bool is_running(const std::string& name) const;
+
     const KernelConfig& config_;
     HealthRegistry& health_;
     std::shared_ptr<spdlog::logger> log_;

@@ -6,10 +6,10 @@
 //
 // Lifecycle, all on the kernel's start-up/shut-down thread:
 //   descriptor() -> create() -> start(ctx) ... health() from any thread ... stop() -> delete.
-// start() and stop() must not throw (the kernel catches and reports it anyway); failures are
-// returned as values. After stop() returns, nothing of the plugin may run: no route handler,
-// no subscription, no thread. The kernel then destroys the object and only after that
-// unloads the library.
+// No plugin function should throw (the kernel catches it anyway, logs it naming the plugin and
+// shows the plugin down); failures are returned as values. After stop() returns, nothing of
+// the plugin may run: no route handler, no subscription, no thread. The kernel then destroys
+// the object and only after that unloads the library.
 
 #include "unidesk/config_schema.hpp"
 #include "unidesk/health.hpp"
@@ -60,12 +60,18 @@ struct PluginDescriptor {
     std::vector<Migration> migrations;
 };
 
+//! Not noexcept on purpose: a throw that escapes a noexcept function ends the whole kernel
+//! before the host's guard can catch it, so the guard can only keep the kernel alive if the
+//! exception is allowed to reach it. The same goes for the destructor.
 class Plugin {
 public:
-    virtual ~Plugin() = default;
-    virtual Result<void> start(KernelContext& ctx) noexcept = 0;
-    virtual void stop() noexcept = 0;
-    virtual HealthReport health() noexcept = 0;
+    virtual ~Plugin() noexcept(false) = default;
+    //! Returns an Error when the plugin cannot run; stop() is then still called, so it must
+    //! undo whatever part of start() had happened.
+    virtual Result<void> start(KernelContext& ctx) = 0;
+    virtual void stop() = 0;
+    //! Called from any thread, never after stop() has begun; must return within a second.
+    virtual HealthReport health() = 0;
 };
 
 //! What the library exports. Plain data first so the version can be read without running
