@@ -5,6 +5,11 @@
 // check_interval_ms. When a check or a pooled connection fails it marks the pool unavailable
 // (with the reason) and retries with exponential back-off (retry_initial_ms doubling up to
 // retry_max_ms). Owned by the Kernel; started after the plugins declared their migrations.
+//
+// health() is the supervisor's live view: it was true at most check_interval_ms ago, except
+// that a pooled connection found broken in between shows at once (the pool is asked too).
+// stop() may wait for a connection attempt in progress (up to connect_timeout_s) or a
+// migration that is running; it interrupts every back-off and check wait.
 
 #include "db/pool.hpp"
 #include "unidesk/health.hpp"
@@ -12,7 +17,9 @@
 
 #include <spdlog/logger.h>
 
+#include <chrono>
 #include <condition_variable>
+#include <memory>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -29,7 +36,9 @@ public:
     //! Before start(): migrations to apply under a namespace, kernel's first.
     void add_migrations(std::string ns, std::vector<Migration> migrations);
     //! Called on the supervisor thread each time the database becomes available (after
-    //! migrations), e.g. to create the initial admin.
+    //! migrations), e.g. to create the initial admin. Runs before the pool is marked available,
+    //! so it must use Pool::transact_unchecked(). An exception it throws is logged and does
+    //! not keep the database from being declared available.
     void on_available(std::function<void()> fn);
 
     void start();
@@ -43,7 +52,15 @@ public:
 
 private:
     void run();
-    // ... members as the implementation needs
+    //! Connects, migrates and runs the on_available callbacks; the check connection on success.
+    Result<std::unique_ptr<pqxx::connection>> bring_up();
+    //! Checks `conn` every check_interval_ms until a check fails (its reason) or stop().
+    std::string watch(pqxx::connection& conn);
+    void mark_up();
+    void mark_down(const std::string& reason);
+    //! Waits `d` unless stop() comes first; false when stopping.
+    bool sleep_for(std::chrono::milliseconds d);
+
     Pool& pool_;
     std::shared_ptr<spdlog::logger> log_;
     std::vector<std::pair<std::string, std::vector<Migration>>> migrations_;
@@ -51,6 +68,7 @@ private:
     mutable std::mutex mu_;
     mutable std::condition_variable cv_;
     bool stopping_ = false;
+    bool down_logged_ = false;  // the current outage was logged already
     HealthReport health_{HealthState::down, "not connected yet"};
     std::thread thread_;
 };

@@ -7,6 +7,10 @@
 // broken connection marks the pool unavailable until the DbSupervisor sees the database
 // answer again. Nothing here answers from memory: while unavailable, transact() fails at
 // once with `database_unavailable`.
+//
+// A pooled connection that throws pqxx::broken_connection is dropped, and the pool is marked
+// unavailable with the reason; when marked unavailable it also drops its idle connections,
+// since after an outage they are most likely dead too.
 
 #include "core/kernel_config.hpp"
 #include "unidesk/database.hpp"
@@ -15,6 +19,8 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -54,8 +60,14 @@ public:
     const DatabaseConfig& config() const { return config_; }
 
 private:
-    // ... members as the implementation needs
+    //! Lends a connection: an idle one, a new one while fewer than pool_size are open, or the
+    //! first one returned within acquire_timeout_ms.
+    Result<std::unique_ptr<pqxx::connection>> acquire();
+    void release(std::unique_ptr<pqxx::connection> conn, bool broken);
+    Result<void> run(const std::function<void(pqxx::work&)>& fn);
+
     DatabaseConfig config_;
+    std::string conninfo_;  // config_.url with connect_timeout added
     std::shared_ptr<spdlog::logger> log_;
     std::atomic<bool> available_{false};
     mutable std::mutex mu_;

@@ -5,6 +5,7 @@
 
 #include <boost/system/result.hpp>
 
+#include <ostream>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -31,6 +32,11 @@ struct Error {
     std::string code;
     std::string message;
 };
+
+//! Prints "code: message" (test failures, logs).
+inline std::ostream& operator<<(std::ostream& os, const Error& e) {
+    return os << e.code << ": " << e.message;
+}
 
 //! Thrown only by Result::value() on an error; callers that check first never see it.
 class ResultError : public std::runtime_error {
