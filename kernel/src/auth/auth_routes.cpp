@@ -165,11 +165,10 @@ Result<HttpResponse> whoami(const HttpRequest& req) {
     if (!caller) {
         return caller.error();
     }
-    return HttpResponse::json({{"user",
-                                {{"id", caller->user_id},
-                                 {"name", caller->name},
-                                 {"role", to_string(caller->role)}}},
-                               {"token_id", caller->token_id}});
+    return HttpResponse::json(
+        {{"user",
+          {{"id", caller->user_id}, {"name", caller->name}, {"role", to_string(caller->role)}}},
+         {"token_id", caller->token_id}});
 }
 
 Result<HttpResponse> list_users(AuthService& auth) {
@@ -203,8 +202,7 @@ Result<HttpResponse> create_user(AuthService& auth, const HttpRequest& req) {
         return role.error();
     }
 
-    auto user =
-        auth.create_user(actor_of(*caller), *name, role->value_or(Role::member), *password);
+    auto user = auth.create_user(actor_of(*caller), *name, role->value_or(Role::member), *password);
     if (!user) {
         return user.error();
     }

@@ -32,12 +32,10 @@ constexpr std::string_view kPasswordAlphabet =
 #define UNIDESK_TS(param) "('epoch'::timestamptz + " param "::bigint * interval '1 microsecond')"
 
 constexpr const char* kUserColumns = "id, name, role, disabled, " UNIDESK_MICROS("created_at");
-constexpr const char* kApiTokenColumns =
-    "id, name, user_id, " UNIDESK_MICROS("created_at") ", " UNIDESK_MICROS(
-        "last_used_at") ", " UNIDESK_MICROS("revoked_at");
-constexpr const char* kNodeTokenColumns =
-    "id, node_name, 0::bigint, " UNIDESK_MICROS("created_at") ", " UNIDESK_MICROS(
-        "last_used_at") ", " UNIDESK_MICROS("revoked_at");
+constexpr const char* kApiTokenColumns = "id, name, user_id, " UNIDESK_MICROS(
+    "created_at") ", " UNIDESK_MICROS("last_used_at") ", " UNIDESK_MICROS("revoked_at");
+constexpr const char* kNodeTokenColumns = "id, node_name, 0::bigint, " UNIDESK_MICROS(
+    "created_at") ", " UNIDESK_MICROS("last_used_at") ", " UNIDESK_MICROS("revoked_at");
 
 using TimePoint = std::chrono::system_clock::time_point;
 
@@ -46,7 +44,8 @@ std::int64_t to_micros(TimePoint tp) {
 }
 
 TimePoint from_micros(std::int64_t us) {
-    return TimePoint(std::chrono::duration_cast<TimePoint::duration>(std::chrono::microseconds(us)));
+    return TimePoint(
+        std::chrono::duration_cast<TimePoint::duration>(std::chrono::microseconds(us)));
 }
 
 std::optional<TimePoint> optional_time(const pqxx::field& f) {
@@ -86,8 +85,8 @@ bool valid_name(std::string_view name) {
         return false;
     }
     for (char c : name) {
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-                        c == '.' || c == '-';
+        const bool ok =
+            (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
         if (!ok) {
             return false;
         }
@@ -126,7 +125,8 @@ std::string new_token_secret(std::string_view prefix) {
 //! The stored form of a token: hex of SHA-256 over its 32 random bytes (hex digits of either
 //! case name the same token). nullopt when the text is not a well-formed token of that kind.
 std::optional<std::string> token_digest(std::string_view token, std::string_view prefix) {
-    if (token.size() != prefix.size() + kTokenBytes * 2 || token.substr(0, prefix.size()) != prefix) {
+    if (token.size() != prefix.size() + kTokenBytes * 2 ||
+        token.substr(0, prefix.size()) != prefix) {
         return std::nullopt;
     }
     const auto digits = token.substr(prefix.size());
@@ -193,9 +193,9 @@ std::string random_password() {
 }
 
 Error name_invalid(std::string_view what) {
-    return make_error(Errc::invalid_argument, "name_invalid",
-                      std::string(what) +
-                          " must start with a-z and continue with at most 63 of a-z 0-9 _ . -");
+    return make_error(
+        Errc::invalid_argument, "name_invalid",
+        std::string(what) + " must start with a-z and continue with at most 63 of a-z 0-9 _ . -");
 }
 
 Error token_invalid() {
@@ -218,20 +218,24 @@ UserInfo insert_user(pqxx::work& tx, EventBus& bus, const std::string& actor,
         fail(Errc::conflict, "user_exists", "a user named " + name + " exists already");
     }
     auto user = user_from_row(r[0]);
-    bus.append(tx, {"user.created", user_subject(user.id), actor,
+    bus.append(tx, {"user.created",
+                    user_subject(user.id),
+                    actor,
                     {{"name", user.name}, {"role", to_string(user.role)}}});
     return user;
 }
 
 TokenInfo insert_api_token(pqxx::work& tx, EventBus& bus, const std::string& actor,
-                           std::int64_t user_id, const std::string& name,
-                           const std::string& digest, std::int64_t now) {
+                           std::int64_t user_id, const std::string& name, const std::string& digest,
+                           std::int64_t now) {
     const auto r = tx.exec_params1(std::string("INSERT INTO api_tokens (user_id, name, token_hash, "
                                                "created_at) VALUES ($1, $2, decode($3, 'hex'), ") +
                                        UNIDESK_TS("$4") + ") RETURNING " + kApiTokenColumns,
                                    user_id, name, digest, now);
     auto token = token_from_row(r);
-    bus.append(tx, {"token.issued", "token:" + std::to_string(token.id), actor,
+    bus.append(tx, {"token.issued",
+                    "token:" + std::to_string(token.id),
+                    actor,
                     {{"user_id", user_id}, {"name", name}}});
     return token;
 }
@@ -251,8 +255,8 @@ void touch_token(pqxx::work& tx, const char* table, std::int64_t id,
 
 //! Locks the enabled admins and fails unless one other than user_id remains.
 void require_other_admin(pqxx::work& tx, std::int64_t user_id) {
-    const auto admins =
-        tx.exec("SELECT id FROM users WHERE role = 'admin' AND NOT disabled ORDER BY id FOR UPDATE");
+    const auto admins = tx.exec(
+        "SELECT id FROM users WHERE role = 'admin' AND NOT disabled ORDER BY id FOR UPDATE");
     for (const auto& row : admins) {
         if (row[0].as<std::int64_t>() != user_id) {
             return;
@@ -315,8 +319,8 @@ Result<Principal> AuthService::authenticate_token(std::string_view token) {
 
 Result<Principal> AuthService::authenticate_password(std::string_view user,
                                                      std::string_view password) {
-    const auto wrong = make_error(Errc::unauthenticated, "password_invalid",
-                                  "the user name or password is wrong");
+    const auto wrong =
+        make_error(Errc::unauthenticated, "password_invalid", "the user name or password is wrong");
     struct Row {
         Principal principal;
         std::string hash;
@@ -378,13 +382,15 @@ Result<NodeIdentity> AuthService::authenticate_node_token(std::string_view token
     });
 }
 
-Result<std::optional<InitialAdmin>> AuthService::ensure_initial_admin(const std::string& user_name) {
+Result<std::optional<InitialAdmin>> AuthService::ensure_initial_admin(
+    const std::string& user_name) {
     if (!valid_name(user_name)) {
         return name_invalid("the initial admin's name");
     }
     // The common case (users exist) costs one query and no Argon2id.
-    auto exists = db_.transact(
-        [](pqxx::work& tx) { return tx.exec1("SELECT EXISTS (SELECT 1 FROM users)")[0].as<bool>(); });
+    auto exists = db_.transact([](pqxx::work& tx) {
+        return tx.exec1("SELECT EXISTS (SELECT 1 FROM users)")[0].as<bool>();
+    });
     if (!exists) {
         return exists.error();
     }
@@ -446,8 +452,8 @@ Result<UserInfo> AuthService::create_user(const std::string& actor, const std::s
 Result<std::vector<UserInfo>> AuthService::list_users() {
     return db_.transact([](pqxx::work& tx) {
         std::vector<UserInfo> out;
-        for (const auto& row : tx.exec(std::string("SELECT ") + kUserColumns +
-                                       " FROM users ORDER BY id")) {
+        for (const auto& row :
+             tx.exec(std::string("SELECT ") + kUserColumns + " FROM users ORDER BY id")) {
             out.push_back(user_from_row(row));
         }
         return out;
@@ -478,7 +484,8 @@ Result<UserInfo> AuthService::change_user(const std::string& actor, std::int64_t
                                           std::optional<Role> role, std::optional<bool> disabled) {
     return db_.transact([&](pqxx::work& tx) {
         const auto r = tx.exec_params(
-            std::string("SELECT ") + kUserColumns + " FROM users WHERE id = $1 FOR UPDATE", user_id);
+            std::string("SELECT ") + kUserColumns + " FROM users WHERE id = $1 FOR UPDATE",
+            user_id);
         if (r.empty()) {
             fail(Errc::not_found, "user_not_found", "no user has id " + std::to_string(user_id));
         }
@@ -496,14 +503,18 @@ Result<UserInfo> AuthService::change_user(const std::string& actor, std::int64_t
         tx.exec_params("UPDATE users SET role = $2, disabled = $3 WHERE id = $1", user_id,
                        to_string(new_role), new_disabled);
         if (new_role != user.role) {
-            bus_.append(tx, {"user.role_changed", user_subject(user_id), actor,
+            bus_.append(tx, {"user.role_changed",
+                             user_subject(user_id),
+                             actor,
                              {{"name", user.name},
                               {"from", to_string(user.role)},
                               {"to", to_string(new_role)}}});
         }
         if (new_disabled != user.disabled) {
             bus_.append(tx, {new_disabled ? "user.disabled" : "user.enabled",
-                             user_subject(user_id), actor, {{"name", user.name}}});
+                             user_subject(user_id),
+                             actor,
+                             {{"name", user.name}}});
         }
         log_->info("user changed user_id={} role={} disabled={} actor={}", user_id,
                    to_string(new_role), new_disabled, actor);
@@ -529,7 +540,9 @@ Result<void> AuthService::set_password(const std::string& actor, std::int64_t us
         if (r.empty()) {
             fail(Errc::not_found, "user_not_found", "no user has id " + std::to_string(user_id));
         }
-        bus_.append(tx, {"user.password_changed", user_subject(user_id), actor,
+        bus_.append(tx, {"user.password_changed",
+                         user_subject(user_id),
+                         actor,
                          {{"name", r[0][0].as<std::string>()}}});
         log_->info("password changed user_id={} actor={}", user_id, actor);
     });
@@ -600,7 +613,9 @@ Result<TokenInfo> AuthService::revoke_api_token(const Principal& caller, std::in
         tx.exec_params(std::string("UPDATE api_tokens SET revoked_at = ") + UNIDESK_TS("$2") +
                            " WHERE id = $1",
                        token_id, now);
-        bus_.append(tx, {"token.revoked", "token:" + std::to_string(token_id), actor,
+        bus_.append(tx, {"token.revoked",
+                         "token:" + std::to_string(token_id),
+                         actor,
                          {{"user_id", token.user_id}, {"name", token.name}}});
         log_->info("api token revoked token_id={} actor={}", token_id, actor);
         token.revoked_at = from_micros(now);
@@ -625,7 +640,9 @@ Result<IssuedToken> AuthService::issue_node_token(const std::string& actor,
                 UNIDESK_TS("$3") + ") RETURNING " + kNodeTokenColumns,
             node_name, digest, now);
         auto token = token_from_row(row);
-        bus_.append(tx, {"node_token.issued", "node:" + node_name, actor,
+        bus_.append(tx, {"node_token.issued",
+                         "node:" + node_name,
+                         actor,
                          {{"token_id", token.id}, {"node_name", node_name}}});
         return token;
     });
@@ -667,7 +684,9 @@ Result<TokenInfo> AuthService::revoke_node_token(const std::string& actor, std::
         tx.exec_params(std::string("UPDATE node_tokens SET revoked_at = ") + UNIDESK_TS("$2") +
                            " WHERE id = $1",
                        token_id, now);
-        bus_.append(tx, {"node_token.revoked", "node:" + token.name, actor,
+        bus_.append(tx, {"node_token.revoked",
+                         "node:" + token.name,
+                         actor,
                          {{"token_id", token_id}, {"node_name", token.name}}});
         log_->info("node token revoked token_id={} node={} actor={}", token_id, token.name, actor);
         token.revoked_at = from_micros(now);

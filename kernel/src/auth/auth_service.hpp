@@ -48,7 +48,7 @@ struct UserInfo {
 
 struct TokenInfo {
     std::int64_t id = 0;
-    std::string name;        // API token: its label; node token: the node name it admits
+    std::string name;          // API token: its label; node token: the node name it admits
     std::int64_t user_id = 0;  // API tokens only
     std::chrono::system_clock::time_point created_at;
     std::optional<std::chrono::system_clock::time_point> last_used_at;
