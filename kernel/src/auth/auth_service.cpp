@@ -20,8 +20,6 @@ constexpr std::size_t kMaxPasswordLength = 1024;
 constexpr std::size_t kMaxTokenNameLength = 100;
 constexpr std::size_t kInitialPasswordLength = 24;
 constexpr std::int64_t kLastUsedResolutionMicros = 60'000'000;
-// Key of the transaction advisory lock that lets only one kernel create the first admin.
-constexpr std::int64_t kInitialAdminLockKey = 0x756e69'6175'7468;  // "uni" "au" "th"
 
 // Characters a person copies from a terminal without confusing them (no 0/O, 1/l/I).
 constexpr std::string_view kPasswordAlphabet =

@@ -69,6 +69,10 @@ struct InitialAdmin {
 
 class AuthService final : public Auth {
 public:
+    //! Key of the transaction-scoped advisory lock held while the first admin is created, so
+    //! that of several kernels starting together only one creates it.
+    static constexpr std::int64_t kInitialAdminLockKey = 0x756e'6964'6175'7468;  // "unidauth"
+
     //! Initialises libsodium on first use; throws std::runtime_error if it cannot (start-up).
     AuthService(Database& db, EventBus& bus, Clock& clock, std::shared_ptr<spdlog::logger> log);
 

@@ -17,9 +17,10 @@ class InsertOnlyEventBus final : public EventBus {
 public:
     std::int64_t append(pqxx::work& tx, const EventDraft& e) override {
         return tx
-            .exec_params1("INSERT INTO events (kind, subject, actor, payload) "
-                          "VALUES ($1, $2, $3, $4::jsonb) RETURNING id",
-                          e.kind, e.subject, e.actor, e.payload.dump())[0]
+            .exec_params1(
+                "INSERT INTO events (kind, subject, actor, payload) "
+                "VALUES ($1, $2, $3, $4::jsonb) RETURNING id",
+                e.kind, e.subject, e.actor, e.payload.dump())[0]
             .as<std::int64_t>();
     }
     Result<std::vector<Event>> read(std::int64_t, std::size_t,

@@ -34,6 +34,8 @@ public:
     //! Another kernel instance over the same database, with its own connections.
     std::unique_ptr<Instance> second_instance();
 
+    const std::string& url() const { return db_.url(); }
+
     //! Runs sql on a connection of the test's own, outside any kernel code.
     pqxx::result query(const std::string& sql);
 

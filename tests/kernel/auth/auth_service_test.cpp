@@ -235,6 +235,9 @@ TEST_CASE("the initial admin is created once even when two kernels start togethe
           "[kernel][auth][db]") {
     AuthFixture f;
     auto other = f.second_instance();
+    // Connected first, so that both reach their first query together and both see no user.
+    REQUIRE(f.auth().list_users());
+    REQUIRE(other->auth->list_users());
 
     std::atomic<int> ready{0};
     Result<std::optional<InitialAdmin>> results[2] = {std::optional<InitialAdmin>{},
@@ -270,6 +273,38 @@ TEST_CASE("the initial admin is created once even when two kernels start togethe
     auto again = f.auth().ensure_initial_admin("admin");
     REQUIRE(again);
     REQUIRE_FALSE(again->has_value());
+}
+
+TEST_CASE("a kernel that finds another creating the first admin waits for it and makes none",
+          "[kernel][auth][db]") {
+    AuthFixture f;
+    // Plays the other kernel: holds the lock and has a user it has not committed yet.
+    pqxx::connection other(f.url());
+    pqxx::work tx(other);
+    tx.exec_params("SELECT pg_advisory_xact_lock($1)", AuthService::kInitialAdminLockKey);
+    tx.exec("INSERT INTO users (name, role, password_hash) VALUES ('first', 'admin', 'x')");
+
+    Result<std::optional<InitialAdmin>> result = std::optional<InitialAdmin>{};
+    std::thread caller([&] { result = f.auth().ensure_initial_admin("admin"); });
+
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    bool waiting = false;
+    while (!waiting && std::chrono::steady_clock::now() < deadline) {
+        waiting = f.query(
+                       "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT "
+                       "granted")[0][0]
+                      .as<int>() == 1;
+        if (!waiting) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+    }
+    tx.commit();
+    caller.join();
+
+    REQUIRE(waiting);
+    REQUIRE(result);
+    REQUIRE_FALSE(result->has_value());
+    REQUIRE(f.query("SELECT count(*) FROM users")[0][0].as<int>() == 1);
 }
 
 TEST_CASE("no initial admin is made when a user exists already", "[kernel][auth][db]") {
