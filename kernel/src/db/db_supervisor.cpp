@@ -119,6 +119,9 @@ Result<std::unique_ptr<pqxx::connection>> DbSupervisor::bring_up() {
 std::string DbSupervisor::watch(pqxx::connection& conn) {
     const auto interval = std::chrono::milliseconds(pool_.config().check_interval_ms);
     while (sleep_for(interval)) {
+        // TODO: the check has no client-side time limit, so a database host that vanishes
+        // without closing the TCP connection keeps health "ok" until the kernel's TCP stack
+        // gives up (minutes); libpq keepalive or tcp_user_timeout settings would bound it.
         try {
             pqxx::nontransaction tx(conn);
             tx.exec("SELECT 1");

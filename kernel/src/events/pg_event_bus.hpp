@@ -12,7 +12,19 @@
 // every poll interval at the latest (a lost notification costs at most that delay), it reads
 // the next batch after its position and calls the handler for each event in a transaction
 // that also stores the new position. Owned by the Kernel; all subscriptions must be stopped
-// before it is destroyed.
+// before it is destroyed, and the Pool must outlive both.
+//
+// Consumers: a consumer seen for the first time starts at position 0, so it sees the whole
+// history (safe: nothing is missed; handlers are idempotent anyway). Several subscriptions
+// with the same consumer name (in one kernel or in several instances) are safe: each event's
+// transaction locks the consumer's row and checks that the position is still the one it read,
+// so every event is handled once by one of them; the others wait on the row lock and move on.
+//
+// Failures: a handler that throws rolls back its transaction, is logged (at most one line per
+// event every 10 s) and the same event is offered again after a back-off (100 ms doubling to
+// 10 s). While the Pool is marked unavailable or the subscription's connection fails, the
+// subscription waits and reconnects with a back-off (250 ms doubling to 10 s); it logs one line
+// per outage. stop() must not be called from inside the handler.
 
 #include "db/pool.hpp"
 #include "unidesk/event_bus.hpp"
@@ -35,6 +47,9 @@ public:
                                     const std::vector<std::string>& kind_prefixes) override;
     Result<std::unique_ptr<Subscription>> subscribe(
         SubscribeOptions options, std::function<void(pqxx::work&, const Event&)> handler) override;
+
+    //! The advisory lock key append() takes; the same in every kernel instance.
+    static constexpr std::int64_t kAppendLockKey = 0x756e696465736b02;  // "unidesk" + 2
 
 private:
     Pool& pool_;
