@@ -1,8 +1,9 @@
 #pragma once
 
 // Aligned text tables for people: a header row, then one row per item, columns
-// separated by two spaces and padded to their widest cell (counted in characters, so UTF-8
-// names line up). Empty cells show as "-". A plain value type; not thread-safe.
+// separated by two spaces and padded to their widest cell (counted in terminal columns, so
+// UTF-8 names line up, Chinese ones included). Empty cells show as "-". A plain value type; not
+// thread-safe.
 
 #include <cstddef>
 #include <string>
@@ -26,7 +27,7 @@ private:
     std::vector<std::vector<std::string>> rows_;
 };
 
-//! The number of characters (UTF-8 code points) in s.
+//! The terminal columns UTF-8 text takes: one per character, two for East Asian wide ones.
 std::size_t display_width(const std::string& s);
 
 }  // namespace unidesk::cli
