@@ -56,7 +56,7 @@ TEST_CASE("Beijing time crosses day, month, year and leap-day boundaries", "[cli
     CHECK(display_time("1969-12-31T20:00:00.5Z", false) == "1970-01-01T04:00:00.5+08:00");
 }
 
-TEST_CASE("--utc shows the server's time unchanged", "[cli][time]") {
+TEST_CASE("the --utc option shows the server's time unchanged", "[cli][time]") {
     CHECK(display_time("2026-03-01T16:30:05.123Z", true) == "2026-03-01T16:30:05.123Z");
 }
 

@@ -54,7 +54,7 @@ TEST_CASE("unidesk sends the API token as a bearer header", "[cli][e2e]") {
     CHECK(r.out.find(kToken) == std::string::npos);
 }
 
-TEST_CASE("--json prints the server's JSON exactly as it came", "[cli][e2e]") {
+TEST_CASE("the --json option prints the server's JSON exactly as it came", "[cli][e2e]") {
     CannedHttpServer server;
     server.answer("GET", "/v1/users", 200, kUsers);
 
@@ -252,7 +252,7 @@ TEST_CASE("tokens lists own tokens, or everyone's with --all", "[cli][e2e]") {
     CHECK(server.requests().back().target == "/v1/tokens?all=1");
 }
 
-TEST_CASE("token create shows the issued secret once; revoke names the token", "[cli][e2e]") {
+TEST_CASE("token create shows the issued secret once and revoke names the token", "[cli][e2e]") {
     CannedHttpServer server;
     server.answer("POST", "/v1/tokens", 201,
                   R"({"token":{"id":4,"name":"ci","user_id":1},"secret":"udk_feedface"})");
