@@ -41,6 +41,8 @@ Result<FileSettings> read_config_file(const std::string& path, bool must_exist) 
         return FileSettings{};
     }
 
+    // TODO: a config file that others can read leaks the token; the CLI does not check the
+    // file's mode, so only the README's advice (chmod 600) protects it.
     toml::table table;
     try {
         table = toml::parse_file(path);

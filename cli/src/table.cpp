@@ -9,6 +9,8 @@ namespace {
 
 constexpr const char* kGap = "  ";
 
+// TODO: combining marks and emoji sequences are counted as one column each, so rows holding
+// them shift by a column or two; plain text, accented letters and CJK line up.
 //! East Asian wide characters (CJK, Hangul, full-width forms) take two terminal columns.
 bool is_wide(char32_t cp) {
     return (cp >= 0x1100 && cp <= 0x115F) || (cp >= 0x2E80 && cp <= 0xA4CF) ||
