@@ -10,7 +10,7 @@ packages=(
     libboost1.81-dev libboost-filesystem1.81-dev libboost-json1.81-dev
     libboost-system1.81-dev libboost-program-options1.81-dev
     libpqxx-dev libpq-dev nlohmann-json3-dev libgit2-dev libspdlog-dev libfmt-dev
-    libssl-dev libsodium-dev catch2 libtomlplusplus-dev
+    libssl-dev libsodium-dev catch2 libtomlplusplus-dev libcurl4-openssl-dev
     # services the platform and its tests run
     postgresql postgresql-client git curl python3
 )

@@ -344,6 +344,9 @@ Result<Principal> AuthService::authenticate_password(std::string_view user,
     }
 
     // Argon2id runs outside the transaction so no pooled connection waits on it.
+    // TODO: nothing limits failed attempts per user or per address, so a caller can guess
+    // passwords as fast as Argon2id allows (a few a second per core), and every guess costs the
+    // server that CPU and 64 MiB; callers exposed to the public should rate-limit sign-ins.
     if (!*found) {
         verify_password(dummy_password_hash(), password);
         return wrong;

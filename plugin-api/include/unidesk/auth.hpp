@@ -51,8 +51,9 @@ struct NodeIdentity {
 };
 
 //! Thread-safe; every call may block on PostgreSQL, so call it from a blocking worker.
-//! Errors: `unauthenticated` with code `token_invalid`, `token_revoked` or
-//! `password_invalid`; `unavailable` with `database_unavailable`.
+//! Errors: `unauthenticated` with code `token_invalid`, `token_revoked`, `user_disabled` (a
+//! valid API token of a disabled user) or `password_invalid` (also for a disabled user, so a
+//! password guess learns nothing); `unavailable` with `database_unavailable`.
 class Auth {
 public:
     virtual ~Auth() = default;

@@ -4,34 +4,13 @@
 #include "db/kernel_schema.hpp"
 #include "db/migrator.hpp"
 #include "db/pool.hpp"
+#include "events/pg_event_bus.hpp"
 
 #include <catch2/catch.hpp>
 
 namespace unidesk::test {
 
 namespace {
-
-// Test support only: appends events with a plain INSERT until the kernel's event bus is
-// available on this branch. read() and subscribe() are not needed by the auth tests.
-class InsertOnlyEventBus final : public EventBus {
-public:
-    std::int64_t append(pqxx::work& tx, const EventDraft& e) override {
-        return tx
-            .exec_params1(
-                "INSERT INTO events (kind, subject, actor, payload) "
-                "VALUES ($1, $2, $3, $4::jsonb) RETURNING id",
-                e.kind, e.subject, e.actor, e.payload.dump())[0]
-            .as<std::int64_t>();
-    }
-    Result<std::vector<Event>> read(std::int64_t, std::size_t,
-                                    const std::vector<std::string>&) override {
-        return make_error(Errc::internal, "not_supported", "test event bus");
-    }
-    Result<std::unique_ptr<Subscription>> subscribe(
-        SubscribeOptions, std::function<void(pqxx::work&, const Event&)>) override {
-        return make_error(Errc::internal, "not_supported", "test event bus");
-    }
-};
 
 std::unique_ptr<AuthFixture::Instance> make_instance(const std::string& url, Clock& clock) {
     kernel::DatabaseConfig cfg;
@@ -41,7 +20,8 @@ std::unique_ptr<AuthFixture::Instance> make_instance(const std::string& url, Clo
     pool->set_available(true);
 
     auto instance = std::make_unique<AuthFixture::Instance>();
-    instance->bus = std::make_unique<InsertOnlyEventBus>();
+    instance->bus =
+        std::make_unique<kernel::PgEventBus>(*pool, kernel::get_logger("kernel.events"));
     instance->auth = std::make_unique<kernel::AuthService>(*pool, *instance->bus, clock,
                                                            kernel::get_logger("kernel.auth"));
     instance->db = std::move(pool);

@@ -292,7 +292,8 @@ TEST_CASE("a kernel that finds another creating the first admin waits for it and
     while (!waiting && std::chrono::steady_clock::now() < deadline) {
         waiting = f.query(
                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT "
-                       "granted")[0][0]
+                       "granted AND database = (SELECT oid FROM pg_database WHERE datname = "
+                       "current_database())")[0][0]
                       .as<int>() == 1;
         if (!waiting) {
             std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -1,0 +1,76 @@
+#include "command.hpp"
+
+#include "exit_codes.hpp"
+
+#include <cstdio>
+#include <ostream>
+
+namespace unidesk::cli {
+
+void print_raw(std::ostream& out, const Answer& answer) {
+    out << answer.raw;
+    if (answer.raw.empty() || answer.raw.back() != '\n') {
+        out << '\n';
+    }
+}
+
+std::string cell(const nlohmann::json& obj, const char* key) {
+    if (!obj.is_object()) {
+        return {};
+    }
+    const auto it = obj.find(key);
+    if (it == obj.end() || it->is_null()) {
+        return {};
+    }
+    if (it->is_string()) {
+        return it->get<std::string>();
+    }
+    return it->dump();
+}
+
+std::string human_bytes(const nlohmann::json& value) {
+    if (!value.is_number() || value.get<double>() <= 0) {
+        return {};
+    }
+    static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    double v = value.get<double>();
+    std::size_t unit = 0;
+    while (v >= 1024.0 && unit + 1 < std::size(kUnits)) {
+        v /= 1024.0;
+        ++unit;
+    }
+    char buf[32];
+    if (unit == 0) {
+        std::snprintf(buf, sizeof buf, "%.0f B", v);
+    } else {
+        std::snprintf(buf, sizeof buf, "%.1f %s", v, kUnits[unit]);
+    }
+    return buf;
+}
+
+Result<nlohmann::json> array_field(const Answer& answer, const char* key) {
+    if (answer.json.is_object()) {
+        const auto it = answer.json.find(key);
+        if (it != answer.json.end() && it->is_array()) {
+            return ok_value(*it);
+        }
+    }
+    return make_error(Errc::internal, "unexpected_answer",
+                      std::string("the server's answer has no '") + key + "' list");
+}
+
+nlohmann::json object_field(const Answer& answer, const char* key) {
+    if (answer.json.is_object()) {
+        const auto it = answer.json.find(key);
+        if (it != answer.json.end() && it->is_object()) {
+            return *it;
+        }
+    }
+    return answer.json;
+}
+
+Error usage_error(std::string message) {
+    return make_error(Errc::invalid_argument, kUsageError, std::move(message));
+}
+
+}  // namespace unidesk::cli
