@@ -1,0 +1,228 @@
+// The real unidesk-kernel program against a real PostgreSQL: start-up, the first admin,
+// health while the database goes away and comes back, config errors, log format.
+
+#include "support/http_client.hpp"
+#include "support/pg_cluster.hpp"
+#include "support/process.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <csignal>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+using unidesk::test::ChildProcess;
+using unidesk::test::HttpClient;
+using unidesk::test::TempDir;
+using unidesk::test::wait_until;
+
+namespace {
+
+const std::string kKernel = std::string(UNIDESK_BINARY_DIR) + "/bin/unidesk-kernel";
+
+struct KernelUnderTest {
+    TempDir dir;
+    int port = unidesk::test::free_port();
+    std::unique_ptr<ChildProcess> proc;
+
+    std::filesystem::path write_config(const std::string& db_url, const std::string& extra = "") {
+        auto file = dir.path() / "kernel.toml";
+        std::ofstream out(file);
+        out << "[listeners]\ninternal = \"127.0.0.1:" << port << "\"\n"
+            << "[database]\nurl = \"" << db_url << "\"\n"
+            << "retry_initial_ms = 50\nretry_max_ms = 300\ncheck_interval_ms = 100\n"
+            << "connect_timeout_s = 2\n"
+            << "[auth]\ninitial_credentials_file = \"credentials\"\n"
+            << extra;
+        return file;
+    }
+
+    void start(const std::filesystem::path& config, std::vector<std::string> extra_args = {}) {
+        std::vector<std::string> args{"--config", config.string()};
+        args.insert(args.end(), extra_args.begin(), extra_args.end());
+        proc = std::make_unique<ChildProcess>(kKernel, args);
+    }
+
+    HttpClient client() const { return HttpClient("127.0.0.1", static_cast<std::uint16_t>(port)); }
+
+    json health() const {
+        auto r = client().request("GET", "/health");
+        return json::parse(r.body, nullptr, false);
+    }
+
+    bool health_is(const std::string& status) const {
+        try {
+            return health().value("status", "") == status;
+        } catch (const std::exception&) {
+            return false;
+        }
+    }
+
+    std::map<std::string, std::string> credentials() const {
+        std::map<std::string, std::string> out;
+        std::ifstream in(dir.path() / "credentials");
+        std::string line;
+        while (std::getline(in, line)) {
+            auto eq = line.find('=');
+            if (eq != std::string::npos) {
+                out[line.substr(0, eq)] = line.substr(eq + 1);
+            }
+        }
+        return out;
+    }
+
+    void stop() {
+        proc->signal(SIGTERM);
+        REQUIRE(proc->wait(10s) == 0);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("the kernel starts without plugins, creates the first admin once and serves",
+          "[kernel][e2e][db]") {
+    unidesk::test::TestDatabase db;
+    KernelUnderTest k;
+    auto config = k.write_config(db.url());
+    k.start(config);
+    REQUIRE(wait_until([&] { return k.health_is("ok"); }, 20s));
+
+    auto h = k.health();
+    CHECK(h["components"]["database"]["status"] == "ok");
+    CHECK(h["plugins"].empty());
+    CHECK(h["time"].get<std::string>().back() == 'Z');
+
+    REQUIRE(wait_until([&] { return k.credentials().count("token") == 1; }, 10s));
+    auto creds = k.credentials();
+    CHECK(creds["user"] == "admin");
+    CHECK(k.proc->stdout_text().find(creds["token"]) != std::string::npos);
+
+    auto who = k.client().request("GET", "/v1/whoami", "",
+                                  {{"Authorization", "Bearer " + creds["token"]}});
+    CHECK(who.status == 200);
+    CHECK(json::parse(who.body)["user"]["name"] == "admin");
+    CHECK(json::parse(who.body)["user"]["role"] == "admin");
+
+    auto anonymous = k.client().request("GET", "/v1/whoami");
+    CHECK(anonymous.status == 401);
+    CHECK(json::parse(anonymous.body)["error"]["code"] == "unauthenticated");
+
+    auto metrics = k.client().request("GET", "/metrics");
+    CHECK(metrics.status == 200);
+    CHECK(metrics.body.find("unidesk_http_requests_total") != std::string::npos);
+    CHECK(metrics.body.find("unidesk_db_pool_in_use") != std::string::npos);
+    k.stop();
+
+    // A second start against the same database makes no new admin.
+    std::filesystem::remove(k.dir.path() / "credentials");
+    k.start(config);
+    REQUIRE(wait_until([&] { return k.health_is("ok"); }, 20s));
+    CHECK_FALSE(std::filesystem::exists(k.dir.path() / "credentials"));
+    CHECK(k.proc->stdout_text().find("administrator created") == std::string::npos);
+    auto again = k.client().request("GET", "/v1/whoami", "",
+                                    {{"Authorization", "Bearer " + creds["token"]}});
+    CHECK(again.status == 200);
+    k.stop();
+}
+
+TEST_CASE("health follows the database going away and coming back", "[kernel][e2e][db]") {
+    unidesk::test::PgCluster cluster;
+    std::string url = cluster.create_database("kernel");
+    KernelUnderTest k;
+    k.start(k.write_config(url));
+    REQUIRE(wait_until([&] { return k.health_is("ok"); }, 20s));
+    REQUIRE(wait_until([&] { return k.credentials().count("token") == 1; }, 10s));
+    std::string token = k.credentials()["token"];
+
+    cluster.stop();
+    REQUIRE(wait_until([&] { return k.health_is("down"); }, 10s));
+    auto h = k.client().request("GET", "/health");
+    CHECK(h.status == 503);
+    auto body = json::parse(h.body);
+    CHECK(body["components"]["database"]["status"] == "down");
+    CHECK_FALSE(body["components"]["database"]["reason"].get<std::string>().empty());
+
+    // A request that needs the database says so; nothing is answered from memory.
+    auto who = k.client().request("GET", "/v1/whoami", "", {{"Authorization", "Bearer " + token}});
+    CHECK(who.status == 503);
+    CHECK(json::parse(who.body)["error"]["code"] == "database_unavailable");
+
+    cluster.start();
+    REQUIRE(wait_until([&] { return k.health_is("ok"); }, 20s));
+    auto back = k.client().request("GET", "/v1/whoami", "", {{"Authorization", "Bearer " + token}});
+    CHECK(back.status == 200);
+    k.stop();
+}
+
+TEST_CASE("the kernel starts before its database exists and catches up", "[kernel][e2e][db]") {
+    unidesk::test::PgCluster cluster;
+    std::string url = cluster.create_database("kernel");
+    cluster.stop();
+
+    KernelUnderTest k;
+    k.start(k.write_config(url));
+    REQUIRE(wait_until([&] { return k.health_is("down"); }, 20s));
+    CHECK(k.proc->running());
+
+    cluster.start();
+    REQUIRE(wait_until([&] { return k.health_is("ok"); }, 20s));
+    REQUIRE(wait_until([&] { return k.credentials().count("token") == 1; }, 10s));
+    k.stop();
+}
+
+TEST_CASE("a bad config stops the kernel with exit code 2 and names the key",
+          "[kernel][e2e]") {
+    KernelUnderTest k;
+    auto config = k.write_config("postgresql://127.0.0.1:1/none", "[kernel]\nworkers = 3\n");
+    k.start(config);
+    REQUIRE(k.proc->wait(10s) == 2);
+    CHECK(k.proc->stderr_text().find("unknown key kernel.workers") != std::string::npos);
+
+    ChildProcess missing(kKernel, {});
+    REQUIRE(missing.wait(10s) == 2);
+    CHECK(missing.stderr_text().find("--config") != std::string::npos);
+
+    ChildProcess check(kKernel, {"--config", k.write_config("postgresql://x/y").string(),
+                                 "--check-config"});
+    CHECK(check.wait(10s) == 0);
+}
+
+TEST_CASE("json log format writes one JSON object per line", "[kernel][e2e][db]") {
+    unidesk::test::TestDatabase db;
+    KernelUnderTest k;
+    k.start(k.write_config(db.url()), {"--log-format", "json"});
+    REQUIRE(wait_until([&] { return k.health_is("ok"); }, 20s));
+    k.stop();
+
+    std::istringstream lines(k.proc->stderr_text());
+    std::string line;
+    int count = 0;
+    while (std::getline(lines, line)) {
+        auto j = json::parse(line, nullptr, false);
+        INFO(line);
+        REQUIRE_FALSE(j.is_discarded());
+        CHECK(j.contains("time"));
+        CHECK(j.contains("logger"));
+        CHECK(j.contains("msg"));
+        ++count;
+    }
+    CHECK(count > 3);
+}
+
+TEST_CASE("a missing plugin is shown down and the kernel runs on", "[kernel][e2e][db]") {
+    unidesk::test::TestDatabase db;
+    KernelUnderTest k;
+    k.start(k.write_config(db.url(), "[plugins]\nenabled = [\"nosuch\"]\n"));
+    REQUIRE(wait_until([&] { return k.health_is("degraded"); }, 20s));
+    auto h = k.health();
+    CHECK(h["components"]["database"]["status"] == "ok");
+    CHECK(h["plugins"]["nosuch"]["status"] == "down");
+    CHECK(h["plugins"]["nosuch"]["reason"].get<std::string>().find("not found") !=
+          std::string::npos);
+    CHECK(k.client().request("GET", "/health").status == 200);
+    k.stop();
+}
