@@ -20,31 +20,46 @@ if ! psql "$url" -tAc "SELECT 1 FROM pg_database WHERE datname = 'unidesk'" | gr
     psql "$url" -qc "CREATE DATABASE unidesk"
 fi
 
+first_run=0
 if [ ! -f "$state/kernel.toml" ]; then
+    first_run=1
     sed -e "s|@DATABASE_URL@|$db_url|" -e "s|@API_PORT@|$api_port|" \
         -e "s|@PLUGIN_DIR@|$top/build/plugins|" config/local.toml.in >"$state/kernel.toml"
 fi
 
 stop_all() {
-    [ -n "${kernel_pid:-}" ] && kill "$kernel_pid" 2>/dev/null && wait "$kernel_pid" || true
+    if [ -n "${kernel_pid:-}" ]; then
+        kill "$kernel_pid" 2>/dev/null || true
+        wait "$kernel_pid" 2>/dev/null || true
+    fi
     ./tools/pg-cluster.sh stop "$state/pg"
 }
-trap stop_all EXIT INT TERM
+trap stop_all EXIT
+trap 'exit 0' INT TERM
 
 ./build/bin/unidesk-kernel --config "$state/kernel.toml" &
 kernel_pid=$!
 
-for _ in $(seq 1 100); do
-    curl -fs "http://127.0.0.1:$api_port/health" >/dev/null 2>&1 && break
+# Wait until the kernel answers and its database is migrated (and, on the first run, the
+# first admin is made).
+creds="$state/initial-credentials"
+status=""
+for _ in $(seq 1 300); do
+    status=$(curl -s "http://127.0.0.1:$api_port/health" | grep -o '"status":"[a-z]*"' | head -1 || true)
+    if [ "$status" = '"status":"ok"' ] || [ "$status" = '"status":"degraded"' ]; then
+        [ "$first_run" = 0 ] || [ -f "$creds" ] && break
+    fi
+    kill -0 "$kernel_pid" 2>/dev/null || { echo "unidesk-kernel exited; see its log above" >&2; exit 1; }
     sleep 0.1
 done
 cat <<TEXT
 
 UniDesk is running.
-  core API and health: http://127.0.0.1:$api_port/health
+  core API and health: http://127.0.0.1:$api_port/health   (now: ${status#*:})
   database:            $db_url (data in $state/pg)
   config:              $state/kernel.toml
-  first admin:         $( [ -f "$state/initial-credentials" ] && echo "$state/initial-credentials" || echo "created on an earlier run")
+  administrator:       $([ -f "$creds" ] && echo "user and API token in $creds" || echo "created on the first run, which printed them")
+  try:                 curl -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:$api_port/v1/whoami
 Stop with Ctrl-C.
 TEXT
 wait "$kernel_pid"

@@ -203,8 +203,6 @@ Result<void> Kernel::Impl::start_listeners() {
                           "cannot listen on " + config.internal_listener.host + ":" +
                               std::to_string(config.internal_listener.port) + ": " + e.what());
     }
-    log->info("listening listener=internal address={}:{}", config.internal_listener.host,
-              internal_port);
     return {};
 }
 
@@ -272,8 +270,6 @@ Result<void> Kernel::start() {
             return make_error(Errc::unavailable, "listen_failed",
                               std::string("cannot open the public listener: ") + e.what());
         }
-        k.log->info("listening listener=public address={}:{}", k.config.public_listener.host,
-                    k.public_port);
     }
     k.log->info("kernel started");
     return {};
