@@ -1,7 +1,7 @@
 #include "agent_config.hpp"
 
-#include <boost/program_options.hpp>
 #include <toml++/toml.h>
+#include <boost/program_options.hpp>
 
 #include <unistd.h>
 
@@ -198,9 +198,9 @@ void apply_file(AgentConfig& c, Origins& origins, const std::string& path) {
         if (key == "server" || key == "token" || key == "name" || key == "work_dir" ||
             key == "ca_file") {
             const std::string value = toml_string(v, key);
-            std::string& target = key == "server"    ? c.server
-                                  : key == "token"   ? c.token
-                                  : key == "name"    ? c.node_name
+            std::string& target = key == "server"     ? c.server
+                                  : key == "token"    ? c.token
+                                  : key == "name"     ? c.node_name
                                   : key == "work_dir" ? c.work_dir
                                                       : c.ca_file;
             target = value;
@@ -243,18 +243,17 @@ void apply_env(AgentConfig& c, Origins& origins, const EnvLookup& env) {
 
 po::options_description flag_descriptions() {
     po::options_description d("unidesk-agent options");
-    d.add_options()
-        ("help,h", "print this help and exit")
-        ("version", "print the agent version and exit")
-        ("config", po::value<std::string>(), "TOML config file")
-        ("server", po::value<std::string>(), "kernel address: ws://HOST[:PORT] or wss://...")
-        ("token", po::value<std::string>(), "node token (udn_...); prefer UNIDESK_NODE_TOKEN")
-        ("name", po::value<std::string>(), "node name (default: the host name)")
-        ("label", po::value<std::vector<std::string>>(), "label name=value; repeat for more")
-        ("work-dir", po::value<std::string>(), "work folder (git cache, task files)")
-        ("ca-file", po::value<std::string>(), "PEM file of CAs to trust instead of the system's")
-        ("log-level", po::value<std::string>(), "trace, debug, info, warn, error")
-        ("log-format", po::value<std::string>(), "text or json");
+    d.add_options()("help,h", "print this help and exit")(
+        "version", "print the agent version and exit")("config", po::value<std::string>(),
+                                                       "TOML config file")(
+        "server", po::value<std::string>(), "kernel address: ws://HOST[:PORT] or wss://...")(
+        "token", po::value<std::string>(), "node token (udn_...); prefer UNIDESK_NODE_TOKEN")(
+        "name", po::value<std::string>(), "node name (default: the host name)")(
+        "label", po::value<std::vector<std::string>>(), "label name=value; repeat for more")(
+        "work-dir", po::value<std::string>(), "work folder (git cache, task files)")(
+        "ca-file", po::value<std::string>(), "PEM file of CAs to trust instead of the system's")(
+        "log-level", po::value<std::string>(), "trace, debug, info, warn, error")(
+        "log-format", po::value<std::string>(), "text or json");
     return d;
 }
 
@@ -274,13 +273,13 @@ po::variables_map parse_flags(const std::vector<std::string>& args,
 
 void apply_flags(AgentConfig& c, Origins& origins, const po::variables_map& vm) {
     const std::pair<const char*, std::string AgentConfig::*> strings[] = {
-        {"server", &AgentConfig::server},       {"token", &AgentConfig::token},
-        {"name", &AgentConfig::node_name},      {"work-dir", &AgentConfig::work_dir},
-        {"ca-file", &AgentConfig::ca_file},     {"log-level", &AgentConfig::log_level},
+        {"server", &AgentConfig::server},         {"token", &AgentConfig::token},
+        {"name", &AgentConfig::node_name},        {"work-dir", &AgentConfig::work_dir},
+        {"ca-file", &AgentConfig::ca_file},       {"log-level", &AgentConfig::log_level},
         {"log-format", &AgentConfig::log_format},
     };
-    const char* fields[] = {"server", "token", "name", "work_dir", "ca_file", "log_level",
-                            "log_format"};
+    const char* fields[] = {"server",  "token",     "name",      "work_dir",
+                            "ca_file", "log_level", "log_format"};
     for (std::size_t i = 0; i < std::size(strings); ++i) {
         if (vm.count(strings[i].first) != 0) {
             c.*(strings[i].second) = vm[strings[i].first].as<std::string>();
@@ -387,9 +386,9 @@ void validate(AgentConfig& c, const Origins& origins) {
 
     static const char* levels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
     if (std::find(std::begin(levels), std::end(levels), c.log_level) == std::end(levels)) {
-        throw ConfigError(where(origins, "log_level") == "log_level" ? "log.level"
-                                                                      : where(origins, "log_level"),
-                          "'" + c.log_level + "' is not one of trace, debug, info, warn, error");
+        throw ConfigError(
+            where(origins, "log_level") == "log_level" ? "log.level" : where(origins, "log_level"),
+            "'" + c.log_level + "' is not one of trace, debug, info, warn, error");
     }
     if (c.log_format != "text" && c.log_format != "json") {
         throw ConfigError(where(origins, "log_format") == "log_format"

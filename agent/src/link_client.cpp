@@ -40,7 +40,9 @@ constexpr auto kRegisterTimeout = std::chrono::seconds(15);
 // connection after a network change would otherwise wait for the kernel's TCP timeout).
 constexpr auto kIdleTimeout = std::chrono::seconds(30);
 
-inline auto nothrow(error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
+inline auto nothrow(error_code& ec) {
+    return asio::redirect_error(asio::use_awaitable, ec);
+}
 
 using PlainWs = websocket::stream<beast::tcp_stream>;
 using TlsWs = websocket::stream<ssl::stream<beast::tcp_stream>>;
@@ -166,7 +168,8 @@ struct LinkClient::Impl : std::enable_shared_from_this<LinkClient::Impl> {
             co_return std::chrono::milliseconds{0};
         }
 
-        if (auto ec = co_await send(ws, protocol::Body{hello_}); ec) {
+        const std::string hello = next_frame(hello_);
+        if (auto ec = co_await send(ws, hello); ec) {
             log_->warn("link register failed error=\"{}\"", ec.message());
             co_return std::chrono::milliseconds{0};
         }
@@ -174,8 +177,7 @@ struct LinkClient::Impl : std::enable_shared_from_this<LinkClient::Impl> {
         watchdog_.expires_after(kRegisterTimeout);
         watchdog_.async_wait([self = shared_from_this()](error_code ec) {
             if (!ec && self->state_ == State::connecting && self->abort_current_) {
-                self->log_->warn("link register timed out timeout_s={}",
-                                 kRegisterTimeout.count());
+                self->log_->warn("link register timed out timeout_s={}", kRegisterTimeout.count());
                 self->abort_current_();
             }
         });
@@ -205,6 +207,16 @@ struct LinkClient::Impl : std::enable_shared_from_this<LinkClient::Impl> {
         if (ec || stopping_) {
             log_->warn("link connect failed stage=tcp host={} port={} error=\"{}\"", url.host,
                        url.port, ec.message());
+            co_return false;
+        }
+        // Connecting to a local port nobody listens on can pick that same port as the source
+        // and connect the socket to itself; it would then hold the port the server needs.
+        error_code le, re;
+        if (tcp_layer.socket().local_endpoint(le) == tcp_layer.socket().remote_endpoint(re)) {
+            log_->warn(
+                "link connect failed stage=tcp host={} port={} error=\"connected to "
+                "itself\"",
+                url.host, url.port);
             co_return false;
         }
 
@@ -243,8 +255,9 @@ struct LinkClient::Impl : std::enable_shared_from_this<LinkClient::Impl> {
             co_return true;
         }
         if (res.result() == http::status::unauthorized) {
-            log_->error("link refused by server status=401 reason=unauthenticated "
-                        "hint=\"check the node token; it may be wrong or revoked\"");
+            log_->error(
+                "link refused by server status=401 reason=unauthenticated "
+                "hint=\"check the node token; it may be wrong or revoked\"");
         } else if (ec == websocket::error::upgrade_declined) {
             log_->warn("link refused by server status={}", res.result_int());
         } else {
@@ -269,10 +282,10 @@ struct LinkClient::Impl : std::enable_shared_from_this<LinkClient::Impl> {
             if (const auto* reg = std::get_if<protocol::Registered>(&msg->body)) {
                 const auto interval = std::clamp<std::uint32_t>(
                     reg->heartbeat_interval_s == 0 ? 15 : reg->heartbeat_interval_s, 1, 3600);
-                log_->info("link registered node={} session_generation={} "
-                           "heartbeat_interval_s={} server_time={}",
-                           hello_.node_name, reg->session_generation, interval,
-                           reg->server_time);
+                log_->info(
+                    "link registered node={} session_generation={} "
+                    "heartbeat_interval_s={} server_time={}",
+                    hello_.node_name, reg->session_generation, interval, reg->server_time);
                 co_return std::chrono::seconds(interval);
             }
             if (const auto* err = std::get_if<protocol::ErrorBody>(&msg->body)) {
@@ -300,9 +313,10 @@ struct LinkClient::Impl : std::enable_shared_from_this<LinkClient::Impl> {
             if (stopping_) {
                 log_->debug("link closed code={} reason={}", r.code, reason);
             } else if (r.code == static_cast<std::uint16_t>(protocol::CloseReason::token_revoked)) {
-                log_->error("link closed by server code={} reason={} hint=\"the node token was "
-                            "revoked; issue a new one\"",
-                            r.code, reason);
+                log_->error(
+                    "link closed by server code={} reason={} hint=\"the node token was "
+                    "revoked; issue a new one\"",
+                    r.code, reason);
             } else {
                 log_->warn("link closed by server code={} reason={} during={}", r.code, reason,
                            during);
@@ -366,14 +380,16 @@ struct LinkClient::Impl : std::enable_shared_from_this<LinkClient::Impl> {
         error_code ec;
         while (!session_down_) {
             if (stopping_) {
-                co_await send(ws, protocol::Body{protocol::Leaving{stop_reason_}});
+                const std::string leaving = next_frame(protocol::Leaving{stop_reason_});
+                co_await send(ws, leaving);
                 log_->info("link leaving reason={}", stop_reason_);
                 co_await ws.async_close(websocket::close_code::normal, nothrow(ec));
                 co_return;
             }
             if (refusal_) {
-                co_await send(ws, protocol::Body{protocol::ErrorBody{refusal_->code,
-                                                                     refusal_->message}});
+                const std::string error =
+                    next_frame(protocol::ErrorBody{refusal_->code, refusal_->message});
+                co_await send(ws, error);
                 const auto code = static_cast<std::uint16_t>(refusal_->close);
                 websocket::close_reason reason(code);
                 reason.reason = std::string(protocol::close_reason_name(code)).c_str();
@@ -387,7 +403,8 @@ struct LinkClient::Impl : std::enable_shared_from_this<LinkClient::Impl> {
                 continue;
             }
 
-            ec = co_await send(ws, protocol::Body{protocol::Heartbeat{++seq_, {}}});
+            const std::string beat = next_frame(protocol::Heartbeat{++seq_, {}});
+            ec = co_await send(ws, beat);
             if (ec) {
                 log_->warn("link heartbeat failed seq={} error=\"{}\"", seq_, ec.message());
                 beast::get_lowest_layer(ws).close();
@@ -397,12 +414,17 @@ struct LinkClient::Impl : std::enable_shared_from_this<LinkClient::Impl> {
         }
     }
 
-    template <class Ws>
-    awaitable<error_code> send(Ws& ws, protocol::Body body) {
+    // A plain function: g++ 12 mishandles non-trivial temporaries passed by value into a
+    // coroutine, so bodies are encoded here and coroutines only ever get a reference to text.
+    std::string next_frame(protocol::Body body) {
         protocol::Message m;
         m.id = "a-" + std::to_string(++next_id_);
         m.body = std::move(body);
-        const std::string text = protocol::encode(m);
+        return protocol::encode(m);
+    }
+
+    template <class Ws>
+    awaitable<error_code> send(Ws& ws, const std::string& text) {
         ws.text(true);
         error_code ec;
         co_await ws.async_write(asio::buffer(text), nothrow(ec));
@@ -431,6 +453,8 @@ void LinkClient::start(std::function<void()> on_done) {
     });
 }
 
-void LinkClient::stop(const std::string& reason) { impl_->stop(reason); }
+void LinkClient::stop(const std::string& reason) {
+    impl_->stop(reason);
+}
 
 }  // namespace unidesk::agent

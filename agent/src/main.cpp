@@ -19,23 +19,22 @@ using namespace unidesk::agent;
 
 AgentConfig load_or_exit(int argc, char** argv) {
     try {
-        auto config = load_agent_config(std::vector<std::string>(argv + 1, argv + argc),
-                                        process_env);
+        auto config =
+            load_agent_config(std::vector<std::string>(argv + 1, argv + argc), process_env);
         if (config.show_version) {
             std::cout << "unidesk-agent " << UNIDESK_VERSION << "\n";
             std::exit(0);
         }
         if (config.show_help) {
-            std::cout << "usage: unidesk-agent [--config FILE] [options]\n\n"
-                      << config.help_text;
+            std::cout << "usage: unidesk-agent [--config FILE] [options]\n\n" << config.help_text;
             std::exit(0);
         }
 
         std::error_code ec;
         std::filesystem::create_directories(config.work_dir, ec);
         if (ec) {
-            throw ConfigError("work_dir", "cannot create '" + config.work_dir + "': " +
-                                              ec.message());
+            throw ConfigError("work_dir",
+                              "cannot create '" + config.work_dir + "': " + ec.message());
         }
         return config;
     } catch (const ConfigError& e) {
@@ -55,10 +54,11 @@ int main(int argc, char** argv) {
     hello.node_name = config.node_name;
     hello.agent_version = UNIDESK_VERSION;
     hello.labels = config.labels;
-    log->info("agent starting version={} node={} os={} arch={} cpu_cores={} memory_bytes={} "
-              "disk_bytes={} gpus={} labels={}",
-              hello.agent_version, hello.node_name, hello.os, hello.arch, hello.cpu_cores,
-              hello.memory_bytes, hello.disk_bytes, hello.gpus.size(), hello.labels.size());
+    log->info(
+        "agent starting version={} node={} os={} arch={} cpu_cores={} memory_bytes={} "
+        "disk_bytes={} gpus={} labels={}",
+        hello.agent_version, hello.node_name, hello.os, hello.arch, hello.cpu_cores,
+        hello.memory_bytes, hello.disk_bytes, hello.gpus.size(), hello.labels.size());
     for (const auto& g : hello.gpus) {
         log->info("gpu found index={} model=\"{}\" memory_bytes={} driver={}", g.index, g.model,
                   g.memory_bytes, g.driver.empty() ? "declared" : g.driver);

@@ -48,8 +48,8 @@ public:
             return 0;
         }
         if (!f->is_number_unsigned() || f->get<std::uint64_t>() > max) {
-            fail("invalid_field", "field " + join(path, key) +
-                                      " must be an integer from 0 to " + std::to_string(max));
+            fail("invalid_field", "field " + join(path, key) + " must be an integer from 0 to " +
+                                      std::to_string(max));
             return 0;
         }
         return f->get<std::uint64_t>();
@@ -227,10 +227,14 @@ struct BodyJson {
         for (const auto& g : m.gpus) {
             gpus.push_back(gpu_json(g));
         }
-        return {{"node_name", m.node_name},   {"agent_version", m.agent_version},
-                {"os", m.os},                 {"arch", m.arch},
-                {"cpu_cores", m.cpu_cores},   {"memory_bytes", m.memory_bytes},
-                {"disk_bytes", m.disk_bytes}, {"gpus", std::move(gpus)},
+        return {{"node_name", m.node_name},
+                {"agent_version", m.agent_version},
+                {"os", m.os},
+                {"arch", m.arch},
+                {"cpu_cores", m.cpu_cores},
+                {"memory_bytes", m.memory_bytes},
+                {"disk_bytes", m.disk_bytes},
+                {"gpus", std::move(gpus)},
                 {"labels", m.labels}};
     }
     json operator()(const Heartbeat& m) const {
@@ -246,9 +250,7 @@ struct BodyJson {
                 {"heartbeat_interval_s", m.heartbeat_interval_s},
                 {"server_time", m.server_time}};
     }
-    json operator()(const ErrorBody& m) const {
-        return {{"code", m.code}, {"message", m.message}};
-    }
+    json operator()(const ErrorBody& m) const { return {{"code", m.code}, {"message", m.message}}; }
 };
 
 }  // namespace

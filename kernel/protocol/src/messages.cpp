@@ -15,7 +15,9 @@ struct TypeName {
 
 }  // namespace
 
-std::string_view type_name(const Body& body) { return std::visit(TypeName{}, body); }
+std::string_view type_name(const Body& body) {
+    return std::visit(TypeName{}, body);
+}
 
 std::string_view close_reason_name(std::uint16_t code) {
     switch (static_cast<CloseReason>(code)) {
