@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
     # build
     cmake ninja-build ccache mold pkg-config g++ clang-format
+    # fuzzing the protocol decoder (tests/fuzz/run.sh)
+    clang-14 libclang-rt-14-dev
     # libraries
     libboost1.81-dev libboost-filesystem1.81-dev libboost-json1.81-dev
     libboost-system1.81-dev libboost-program-options1.81-dev

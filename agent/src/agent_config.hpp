@@ -1,0 +1,74 @@
+#pragma once
+
+// The agent's settings, from four layers: command-line flags over environment variables over
+// the TOML file named by --config over built-in defaults. agent/README.md lists every key.
+//
+// Loading happens once at start-up, on the main thread; a bad value throws ConfigError naming
+// the key, and main() prints it and exits with code 2.
+
+#include "backoff.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace unidesk::agent {
+
+//! A configuration mistake: the key (as written in the file, env or flag) and what is wrong.
+class ConfigError : public std::runtime_error {
+public:
+    ConfigError(std::string key, const std::string& message)
+        : std::runtime_error("config error: " + key + ": " + message), key_(std::move(key)) {}
+    const std::string& key() const { return key_; }
+
+private:
+    std::string key_;
+};
+
+//! Where the link goes: ws://host[:port][/prefix] or wss://..., plus the fixed endpoint path.
+struct ServerUrl {
+    bool tls = false;
+    std::string host;
+    std::string port;    // "80" / "443" when the URL gives none
+    std::string target;  // prefix + "/v1/provider/connect"
+};
+
+//! A GPU declared in the config instead of detected (for test nodes without one).
+struct DeclaredGpu {
+    std::string model;
+    std::uint64_t memory_mb = 0;
+};
+
+struct AgentConfig {
+    std::string server;  // as given; `url` is its parsed form
+    ServerUrl url;
+    std::string token;
+    std::string node_name;  // default: the host name
+    std::map<std::string, std::string> labels;
+    std::string work_dir = "/var/lib/unidesk-agent";
+    std::string ca_file;  // empty: the system's trust store
+    BackoffPolicy reconnect;
+    std::uint64_t max_frame_bytes = 1024 * 1024;
+    std::vector<DeclaredGpu> gpus;  // non-empty replaces detection
+    std::string log_level = "info";
+    std::string log_format = "text";
+
+    bool show_help = false;
+    bool show_version = false;
+    std::string help_text;
+};
+
+//! Reads an environment variable; nullopt when unset.
+using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+
+//! `args` excludes the program name. Throws ConfigError.
+AgentConfig load_agent_config(const std::vector<std::string>& args, const EnvLookup& env);
+
+//! The process environment.
+std::optional<std::string> process_env(const std::string& name);
+
+}  // namespace unidesk::agent

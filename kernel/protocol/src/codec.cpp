@@ -1,0 +1,294 @@
+#include "unidesk/protocol/codec.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <exception>
+#include <limits>
+#include <optional>
+
+namespace unidesk::protocol {
+namespace {
+
+using nlohmann::json;
+
+// Reads fields out of parsed JSON, remembering the first problem instead of stopping at each
+// step; a body decoder reads everything and the caller checks `error` once at the end.
+class FieldReader {
+public:
+    std::optional<Error> error;
+
+    const json* field(const json& obj, const std::string& path, const char* key,
+                      bool required = true) {
+        auto it = obj.find(key);
+        if (it == obj.end()) {
+            if (required) {
+                fail("missing_field", "field " + join(path, key) + " is missing");
+            }
+            return nullptr;
+        }
+        return &*it;
+    }
+
+    std::string text(const json& obj, const std::string& path, const char* key) {
+        const json* f = field(obj, path, key);
+        if (f == nullptr) {
+            return {};
+        }
+        if (!f->is_string()) {
+            fail("invalid_field", "field " + join(path, key) + " must be a string");
+            return {};
+        }
+        return f->get<std::string>();
+    }
+
+    std::uint64_t number(const json& obj, const std::string& path, const char* key,
+                         std::uint64_t max = std::numeric_limits<std::uint64_t>::max()) {
+        const json* f = field(obj, path, key);
+        if (f == nullptr) {
+            return 0;
+        }
+        if (!f->is_number_unsigned() || f->get<std::uint64_t>() > max) {
+            fail("invalid_field", "field " + join(path, key) + " must be an integer from 0 to " +
+                                      std::to_string(max));
+            return 0;
+        }
+        return f->get<std::uint64_t>();
+    }
+
+    const json* array(const json& obj, const std::string& path, const char* key) {
+        const json* f = field(obj, path, key);
+        if (f != nullptr && !f->is_array()) {
+            fail("invalid_field", "field " + join(path, key) + " must be an array");
+            return nullptr;
+        }
+        return f;
+    }
+
+    const json* object(const json& obj, const std::string& path, const char* key) {
+        const json* f = field(obj, path, key);
+        if (f != nullptr && !f->is_object()) {
+            fail("invalid_field", "field " + join(path, key) + " must be an object");
+            return nullptr;
+        }
+        return f;
+    }
+
+    void fail(const char* code, std::string message) {
+        if (!error) {
+            error = make_error(Errc::invalid_argument, code, std::move(message));
+        }
+    }
+
+    static std::string join(const std::string& path, const char* key) {
+        return path.empty() ? std::string(key) : path + "." + key;
+    }
+};
+
+GpuInfo read_gpu(FieldReader& r, const json& j, const std::string& path) {
+    if (!j.is_object()) {
+        r.fail("invalid_field", "field " + path + " must be an object");
+        return {};
+    }
+    GpuInfo g;
+    g.index = static_cast<int>(r.number(j, path, "index", 1023));
+    g.model = r.text(j, path, "model");
+    g.memory_bytes = r.number(j, path, "memory_bytes");
+    g.driver = r.text(j, path, "driver");
+    return g;
+}
+
+Register read_register(FieldReader& r, const json& b) {
+    const std::string p = "body";
+    Register m;
+    m.node_name = r.text(b, p, "node_name");
+    m.agent_version = r.text(b, p, "agent_version");
+    m.os = r.text(b, p, "os");
+    m.arch = r.text(b, p, "arch");
+    m.cpu_cores = static_cast<std::uint32_t>(
+        r.number(b, p, "cpu_cores", std::numeric_limits<std::uint32_t>::max()));
+    m.memory_bytes = r.number(b, p, "memory_bytes");
+    m.disk_bytes = r.number(b, p, "disk_bytes");
+
+    if (const json* gpus = r.array(b, p, "gpus")) {
+        for (std::size_t i = 0; i < gpus->size(); ++i) {
+            m.gpus.push_back(read_gpu(r, (*gpus)[i], "body.gpus[" + std::to_string(i) + "]"));
+        }
+    }
+
+    if (const json* labels = r.object(b, p, "labels")) {
+        for (const auto& [k, v] : labels->items()) {
+            if (!v.is_string()) {
+                r.fail("invalid_field", "field body.labels." + k + " must be a string");
+                break;
+            }
+            m.labels.emplace(k, v.get<std::string>());
+        }
+    }
+    return m;
+}
+
+Heartbeat read_heartbeat(FieldReader& r, const json& b) {
+    Heartbeat m;
+    m.seq = r.number(b, "body", "seq");
+    if (const json* running = r.array(b, "body", "running")) {
+        for (std::size_t i = 0; i < running->size(); ++i) {
+            const std::string path = "body.running[" + std::to_string(i) + "]";
+            const json& a = (*running)[i];
+            if (!a.is_object()) {
+                r.fail("invalid_field", "field " + path + " must be an object");
+                break;
+            }
+            m.running.push_back({r.text(a, path, "attempt_id"), r.text(a, path, "state")});
+        }
+    }
+    return m;
+}
+
+Registered read_registered(FieldReader& r, const json& b) {
+    Registered m;
+    m.session_generation = r.number(b, "body", "session_generation");
+    m.heartbeat_interval_s = static_cast<std::uint32_t>(
+        r.number(b, "body", "heartbeat_interval_s", std::numeric_limits<std::uint32_t>::max()));
+    m.server_time = r.text(b, "body", "server_time");
+    return m;
+}
+
+Result<Body> read_body(FieldReader& r, const std::string& type, const json& b) {
+    Body body;
+    if (type == "register") {
+        body = read_register(r, b);
+    } else if (type == "heartbeat") {
+        body = read_heartbeat(r, b);
+    } else if (type == "leaving") {
+        body = Leaving{r.text(b, "body", "reason")};
+    } else if (type == "registered") {
+        body = read_registered(r, b);
+    } else if (type == "error") {
+        body = ErrorBody{r.text(b, "body", "code"), r.text(b, "body", "message")};
+    } else {
+        return make_error(Errc::invalid_argument, "unknown_type",
+                          "message type '" + type + "' is not part of protocol version 1");
+    }
+
+    if (r.error) {
+        return *r.error;
+    }
+    return body;
+}
+
+Result<Message> decode_envelope(const json& j) {
+    FieldReader r;
+    const json* v = r.field(j, "", "v");
+    if (v == nullptr) {
+        return *r.error;
+    }
+    if (!v->is_number_integer()) {
+        return make_error(Errc::invalid_argument, "invalid_field", "field v must be an integer");
+    }
+    if (v->get<std::int64_t>() != kProtocolVersion) {
+        return make_error(Errc::invalid_argument, "unsupported_version",
+                          "protocol version " + v->dump() + " is not supported; this peer speaks " +
+                              std::to_string(kProtocolVersion));
+    }
+
+    Message m;
+    const std::string type = r.text(j, "", "type");
+    m.id = r.text(j, "", "id");
+    if (const json* re = r.field(j, "", "re", false); re != nullptr && !re->is_null()) {
+        if (re->is_string()) {
+            m.re = re->get<std::string>();
+        } else {
+            r.fail("invalid_field", "field re must be a string");
+        }
+    }
+    const json* body = r.object(j, "", "body");
+    if (r.error) {
+        return *r.error;
+    }
+
+    auto typed = read_body(r, type, *body);
+    if (!typed) {
+        return typed.error();
+    }
+    m.body = std::move(*typed);
+    return m;
+}
+
+json gpu_json(const GpuInfo& g) {
+    return {{"index", g.index},
+            {"model", g.model},
+            {"memory_bytes", g.memory_bytes},
+            {"driver", g.driver}};
+}
+
+struct BodyJson {
+    json operator()(const Register& m) const {
+        json gpus = json::array();
+        for (const auto& g : m.gpus) {
+            gpus.push_back(gpu_json(g));
+        }
+        return {{"node_name", m.node_name},
+                {"agent_version", m.agent_version},
+                {"os", m.os},
+                {"arch", m.arch},
+                {"cpu_cores", m.cpu_cores},
+                {"memory_bytes", m.memory_bytes},
+                {"disk_bytes", m.disk_bytes},
+                {"gpus", std::move(gpus)},
+                {"labels", m.labels}};
+    }
+    json operator()(const Heartbeat& m) const {
+        json running = json::array();
+        for (const auto& a : m.running) {
+            running.push_back({{"attempt_id", a.attempt_id}, {"state", a.state}});
+        }
+        return {{"seq", m.seq}, {"running", std::move(running)}};
+    }
+    json operator()(const Leaving& m) const { return {{"reason", m.reason}}; }
+    json operator()(const Registered& m) const {
+        return {{"session_generation", m.session_generation},
+                {"heartbeat_interval_s", m.heartbeat_interval_s},
+                {"server_time", m.server_time}};
+    }
+    json operator()(const ErrorBody& m) const { return {{"code", m.code}, {"message", m.message}}; }
+};
+
+}  // namespace
+
+Result<Message> decode(std::string_view frame, std::size_t max_frame_bytes) {
+    if (frame.size() > max_frame_bytes) {
+        return make_error(Errc::too_large, "frame_too_large",
+                          "frame of " + std::to_string(frame.size()) + " bytes is above the " +
+                              std::to_string(max_frame_bytes) + "-byte limit");
+    }
+
+    // Everything above is checked before use, so nothing should throw; the net is here because
+    // a peer's bytes must never take the process down, and a failure here is a bug to report.
+    try {
+        json j = json::parse(frame, nullptr, false);
+        if (j.is_discarded()) {
+            return make_error(Errc::invalid_argument, "malformed_json", "frame is not valid JSON");
+        }
+        if (!j.is_object()) {
+            return make_error(Errc::invalid_argument, "malformed_json",
+                              "frame is not a JSON object");
+        }
+        return decode_envelope(j);
+    } catch (const std::exception& e) {
+        return make_error(Errc::internal, "decoder_failure", e.what());
+    }
+}
+
+std::string encode(const Message& message) {
+    json j = {{"type", type_name(message.body)},
+              {"id", message.id},
+              {"v", message.v},
+              {"body", std::visit(BodyJson{}, message.body)}};
+    if (message.re) {
+        j["re"] = *message.re;
+    }
+    // Names and labels come from config files; invalid UTF-8 there is replaced, not thrown on.
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace unidesk::protocol
