@@ -93,9 +93,9 @@ void PgCluster::start() {
                        " -c unix_socket_directories=" + dir_.string() +
                        " -c fsync=off -c synchronous_commit=off -c full_page_writes=off" +
                        " -c max_connections=200";
-    auto [rc, out] = run(as_pg_user(std::string(kPgBin) + "/pg_ctl -D " + (dir_ / "data").string() +
-                                    " -l " + (dir_ / "log").string() + " -w -o \"" + opts +
-                                    "\" start"));
+    auto [rc, out] =
+        run(as_pg_user(std::string(kPgBin) + "/pg_ctl -D " + (dir_ / "data").string() + " -l " +
+                       (dir_ / "log").string() + " -w -o \"" + opts + "\" start"));
     if (rc != 0) {
         throw std::runtime_error("pg_ctl start failed: " + out);
     }

@@ -21,7 +21,7 @@ public:
     ~PgCluster();  // stop + remove the folder
 
     void start();
-    void stop();   // fast shutdown; connections are cut
+    void stop();  // fast shutdown; connections are cut
     bool running() const { return running_; }
     int port() const { return port_; }
 

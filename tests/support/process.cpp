@@ -111,8 +111,12 @@ std::optional<int> ChildProcess::wait(std::chrono::milliseconds timeout) {
     return exit_code_;
 }
 
-std::string ChildProcess::stdout_text() const { return read_file(out_); }
-std::string ChildProcess::stderr_text() const { return read_file(err_); }
+std::string ChildProcess::stdout_text() const {
+    return read_file(out_);
+}
+std::string ChildProcess::stderr_text() const {
+    return read_file(err_);
+}
 
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -112,8 +112,8 @@ void announce_initial_admin(const InitialAdmin& admin, const std::filesystem::pa
     std::filesystem::create_directories(file.parent_path(), ec);
     {
         std::ofstream out(file, std::ios::trunc);
-        out << "user=" << admin.user << "\npassword=" << admin.password
-            << "\ntoken=" << admin.token << "\n";
+        out << "user=" << admin.user << "\npassword=" << admin.password << "\ntoken=" << admin.token
+            << "\n";
     }
     ::chmod(file.c_str(), 0600);
     log.info("initial credentials written file={}", file.string());
@@ -216,15 +216,16 @@ void Kernel::Impl::start_plugins() {
 
 Kernel::Kernel(KernelConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
 
-Kernel::~Kernel() { stop(); }
+Kernel::~Kernel() {
+    stop();
+}
 
 Result<void> Kernel::start() {
     Impl& k = *impl_;
-    k.log->info("kernel starting version={} instance={}", UNIDESK_VERSION,
-                k.config.instance_name);
-    k.io_guard = std::make_unique<
-        boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(
-        k.io.get_executor());
+    k.log->info("kernel starting version={} instance={}", UNIDESK_VERSION, k.config.instance_name);
+    k.io_guard =
+        std::make_unique<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(
+            k.io.get_executor());
     for (int i = 0; i < 2; ++i) {
         k.io_threads.emplace_back([&k] { k.io.run(); });
     }
@@ -309,7 +310,11 @@ void Kernel::wait_for_signal() {
     signals_io.run();
 }
 
-std::uint16_t Kernel::internal_port() const { return impl_->internal_port; }
-std::uint16_t Kernel::public_port() const { return impl_->public_port; }
+std::uint16_t Kernel::internal_port() const {
+    return impl_->internal_port;
+}
+std::uint16_t Kernel::public_port() const {
+    return impl_->public_port;
+}
 
 }  // namespace unidesk::kernel

@@ -23,9 +23,9 @@ Result<json> to_json(const toml::node& node, const std::string& where, const std
     if (auto t = node.as_table()) {
         json out = json::object();
         for (auto&& [k, v] : *t) {
-            auto child = to_json(v, where.empty() ? std::string(k.str()) : where + "." +
-                                                                               std::string(k.str()),
-                                 origin);
+            auto child = to_json(
+                v, where.empty() ? std::string(k.str()) : where + "." + std::string(k.str()),
+                origin);
             if (!child) {
                 return child.error();
             }
@@ -121,7 +121,8 @@ Result<ListenAddress> parse_listen(const std::string& name, const std::string& v
     }
     auto colon = value.rfind(':');
     if (colon == std::string::npos || colon == 0) {
-        return config_error(origin, "key " + name + " must be \"host:port\", got \"" + value + "\"");
+        return config_error(origin,
+                            "key " + name + " must be \"host:port\", got \"" + value + "\"");
     }
     std::string host = value.substr(0, colon);
     if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
@@ -178,8 +179,7 @@ const ConfigSchema& kernel_config_schema() {
             "routes on it; empty keeps it closed."),
         key("listeners.provider", T::string, "",
             "host:port where agents connect; empty keeps it closed."),
-        key("database.url", T::string, "",
-            "PostgreSQL connection string or URI (required)."),
+        key("database.url", T::string, "", "PostgreSQL connection string or URI (required)."),
         key("database.pool_size", T::integer, 8, "Most connections the kernel opens."),
         key("database.connect_timeout_s", T::integer, 5,
             "Seconds to wait for a new database connection."),
@@ -262,11 +262,13 @@ Result<KernelConfig> parse_kernel_config(const std::string& toml_text, const std
         cfg.instance_name = default_instance_name();
     }
     cfg.log_level = k["log_level"].get<std::string>();
-    static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error",
-                                              "critical", "off"};
+    static const std::set<std::string> levels{"trace", "debug",    "info", "warn",
+                                              "error", "critical", "off"};
     if (levels.count(cfg.log_level) == 0) {
-        return config_error(origin, "key kernel.log_level must be one of trace, debug, info, "
-                                    "warn, error, critical, off; got \"" + cfg.log_level + "\"");
+        return config_error(origin,
+                            "key kernel.log_level must be one of trace, debug, info, "
+                            "warn, error, critical, off; got \"" +
+                                cfg.log_level + "\"");
     }
     cfg.log_format = k["log_format"].get<std::string>();
     if (cfg.log_format != "text" && cfg.log_format != "json") {
@@ -278,11 +280,11 @@ Result<KernelConfig> parse_kernel_config(const std::string& toml_text, const std
     }
 
     const json& l = resolved["listeners"];
-    for (auto [name, target] : {std::pair{"internal", &cfg.internal_listener},
-                                std::pair{"public", &cfg.public_listener},
-                                std::pair{"provider", &cfg.provider_listener}}) {
-        auto addr = parse_listen(std::string("listeners.") + name, l[name].get<std::string>(),
-                                 origin);
+    for (auto [name, target] :
+         {std::pair{"internal", &cfg.internal_listener}, std::pair{"public", &cfg.public_listener},
+          std::pair{"provider", &cfg.provider_listener}}) {
+        auto addr =
+            parse_listen(std::string("listeners.") + name, l[name].get<std::string>(), origin);
         if (!addr) {
             return addr.error();
         }
@@ -300,13 +302,12 @@ Result<KernelConfig> parse_kernel_config(const std::string& toml_text, const std
     cfg.database.retry_initial_ms = d["retry_initial_ms"].get<int>();
     cfg.database.retry_max_ms = d["retry_max_ms"].get<int>();
     cfg.database.check_interval_ms = d["check_interval_ms"].get<int>();
-    for (auto [name, v] :
-         {std::pair{"pool_size", cfg.database.pool_size},
-          std::pair{"connect_timeout_s", cfg.database.connect_timeout_s},
-          std::pair{"acquire_timeout_ms", cfg.database.acquire_timeout_ms},
-          std::pair{"retry_initial_ms", cfg.database.retry_initial_ms},
-          std::pair{"retry_max_ms", cfg.database.retry_max_ms},
-          std::pair{"check_interval_ms", cfg.database.check_interval_ms}}) {
+    for (auto [name, v] : {std::pair{"pool_size", cfg.database.pool_size},
+                           std::pair{"connect_timeout_s", cfg.database.connect_timeout_s},
+                           std::pair{"acquire_timeout_ms", cfg.database.acquire_timeout_ms},
+                           std::pair{"retry_initial_ms", cfg.database.retry_initial_ms},
+                           std::pair{"retry_max_ms", cfg.database.retry_max_ms},
+                           std::pair{"check_interval_ms", cfg.database.check_interval_ms}}) {
         if (auto r = check_positive(std::string("database.") + name, v, origin); !r) {
             return r.error();
         }

@@ -18,24 +18,24 @@
 namespace unidesk::kernel {
 
 struct ListenAddress {
-    std::string host;  // empty: the listener is off
+    std::string host;        // empty: the listener is off
     std::uint16_t port = 0;  // 0: any free port (tests)
     bool enabled() const { return !host.empty(); }
 };
 
 struct DatabaseConfig {
-    std::string url;             // libpq connection string or URI
+    std::string url;  // libpq connection string or URI
     int pool_size = 8;
     int connect_timeout_s = 5;
-    int acquire_timeout_ms = 2000;   // waiting for a free pooled connection
-    int retry_initial_ms = 250;      // first back-off after a failed connect
-    int retry_max_ms = 15000;        // back-off ceiling
-    int check_interval_ms = 2000;    // how often a reachable database is checked
+    int acquire_timeout_ms = 2000;  // waiting for a free pooled connection
+    int retry_initial_ms = 250;     // first back-off after a failed connect
+    int retry_max_ms = 15000;       // back-off ceiling
+    int check_interval_ms = 2000;   // how often a reachable database is checked
 };
 
 struct KernelConfig {
-    std::filesystem::path source;   // the file it came from
-    std::string instance_name;      // default: host name and pid
+    std::filesystem::path source;  // the file it came from
+    std::string instance_name;     // default: host name and pid
     std::string log_level = "info";
     std::string log_format = "text";  // "text" or "json"
     int worker_threads = 8;           // blocking workers for REST handlers and database work

@@ -29,9 +29,9 @@
 namespace unidesk::kernel {
 
 struct PoolStats {
-    int size = 0;       // configured maximum
-    int open = 0;       // connections currently open
-    int in_use = 0;     // lent out right now
+    int size = 0;    // configured maximum
+    int open = 0;    // connections currently open
+    int in_use = 0;  // lent out right now
     std::uint64_t waits_timed_out = 0;
 };
 

@@ -29,9 +29,9 @@ namespace unidesk::kernel {
 
 struct PluginStatus {
     std::string name;
-    std::string version;      // empty when it never loaded
+    std::string version;  // empty when it never loaded
     std::string kind;
-    HealthReport state;       // down with a reason when it failed; else its own health()
+    HealthReport state;  // down with a reason when it failed; else its own health()
 };
 
 class PluginHost {

@@ -26,10 +26,10 @@ inline const char* to_string(ConfigType t) noexcept {
 }
 
 struct ConfigKey {
-    std::string name;             // key within its section, e.g. "heartbeat_interval_s"
+    std::string name;  // key within its section, e.g. "heartbeat_interval_s"
     ConfigType type = ConfigType::string;
-    nlohmann::json default_value; // of the declared type
-    std::string description;      // one sentence for docs/reference/config.md
+    nlohmann::json default_value;  // of the declared type
+    std::string description;       // one sentence for docs/reference/config.md
 };
 
 using ConfigSchema = std::vector<ConfigKey>;

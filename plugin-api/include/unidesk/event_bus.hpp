@@ -21,7 +21,7 @@
 namespace unidesk {
 
 struct EventDraft {
-    std::string kind;     // dotted, e.g. "task.cancel_requested"; listed in docs/reference/events.md
+    std::string kind;  // dotted, e.g. "task.cancel_requested"; listed in docs/reference/events.md
     std::string subject;  // what it is about, e.g. "task:42", "node:gpu-07", "user:3"
     std::string actor;    // who caused it, e.g. "user:alice", "node:gpu-07", "plugin:scheduler"
     nlohmann::json payload = nlohmann::json::object();
@@ -45,8 +45,8 @@ public:
 };
 
 struct SubscribeOptions {
-    std::string consumer;                   // durable name; its position is stored in PostgreSQL
-    std::vector<std::string> kind_prefixes; // empty: every kind; else kinds starting with one
+    std::string consumer;                    // durable name; its position is stored in PostgreSQL
+    std::vector<std::string> kind_prefixes;  // empty: every kind; else kinds starting with one
     std::size_t batch_size = 100;
 };
 

@@ -30,8 +30,8 @@ struct HttpRequest {
     std::map<std::string, std::string> headers;  // names in lower case
     std::map<std::string, std::string> params;   // from the route pattern, e.g. {id}
     std::string body;
-    std::string remote;                          // peer address
-    std::optional<Principal> principal;          // set when the request carried a credential
+    std::string remote;                  // peer address
+    std::optional<Principal> principal;  // set when the request carried a credential
 
     const std::string* header(const std::string& lower_name) const {
         auto it = headers.find(lower_name);

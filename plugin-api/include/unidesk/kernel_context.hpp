@@ -12,8 +12,8 @@
 #include "unidesk/provider_link.hpp"
 #include "unidesk/storage.hpp"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/logger.h>
+#include <nlohmann/json.hpp>
 
 #include <memory>
 #include <string>

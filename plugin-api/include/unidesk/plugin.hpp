@@ -50,10 +50,10 @@ struct Migration {
 };
 
 struct PluginDescriptor {
-    std::string name;         // unique; also the config section [plugin.NAME]
+    std::string name;  // unique; also the config section [plugin.NAME]
     PluginKind kind = PluginKind::other;
     std::uint32_t api_version = kPluginApiVersion;
-    std::string version;      // the plugin's own version
+    std::string version;  // the plugin's own version
     std::string description;
     std::vector<std::string> depends_on;  // plugins that must start first
     ConfigSchema config;

@@ -42,7 +42,8 @@ inline std::ostream& operator<<(std::ostream& os, const Error& e) {
 //! Thrown only by Result::value() on an error; callers that check first never see it.
 class ResultError : public std::runtime_error {
 public:
-    explicit ResultError(Error e) : std::runtime_error(e.code + ": " + e.message), error_(std::move(e)) {}
+    explicit ResultError(Error e)
+        : std::runtime_error(e.code + ": " + e.message), error_(std::move(e)) {}
     const Error& error() const noexcept { return error_; }
 
 private:

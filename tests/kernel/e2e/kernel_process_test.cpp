@@ -174,8 +174,7 @@ TEST_CASE("the kernel starts before its database exists and catches up", "[kerne
     k.stop();
 }
 
-TEST_CASE("a bad config stops the kernel with exit code 2 and names the key",
-          "[kernel][e2e]") {
+TEST_CASE("a bad config stops the kernel with exit code 2 and names the key", "[kernel][e2e]") {
     KernelUnderTest k;
     auto config = k.write_config("postgresql://127.0.0.1:1/none", "[kernel]\nworkers = 3\n");
     k.start(config);
@@ -186,8 +185,8 @@ TEST_CASE("a bad config stops the kernel with exit code 2 and names the key",
     REQUIRE(missing.wait(10s) == 2);
     CHECK(missing.stderr_text().find("--config") != std::string::npos);
 
-    ChildProcess check(kKernel, {"--config", k.write_config("postgresql://x/y").string(),
-                                 "--check-config"});
+    ChildProcess check(kKernel,
+                       {"--config", k.write_config("postgresql://x/y").string(), "--check-config"});
     CHECK(check.wait(10s) == 0);
 }
 
