@@ -12,7 +12,7 @@ cd "$top"
 run_dir=$(mktemp -d /tmp/unidesk-test-XXXXXX)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cleanup() {
-    ./tools/pg-cluster.sh stop "$run_dir/pg" || true
+    "$top/tools/pg-cluster.sh" stop "$run_dir/pg" || true
     rm -rf "$run_dir"
 }
 trap cleanup EXIT
