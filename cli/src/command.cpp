@@ -1,6 +1,7 @@
 #include "command.hpp"
 
 #include "exit_codes.hpp"
+#include "table.hpp"
 
 #include <cstdio>
 #include <ostream>
@@ -71,6 +72,44 @@ nlohmann::json object_field(const Answer& answer, const char* key) {
 
 Error usage_error(std::string message) {
     return make_error(Errc::invalid_argument, kUsageError, std::move(message));
+}
+
+Result<int> call_and_show(CommandContext& ctx, std::string_view method, const std::string& path,
+                          const std::optional<nlohmann::json>& body,
+                          const std::function<void(const Answer&)>& show) {
+    auto answer = ctx.client.call(method, path, body);
+    if (!answer) {
+        return answer.error();
+    }
+    if (ctx.json) {
+        print_raw(ctx.io.out, *answer);
+    } else {
+        show(*answer);
+    }
+    return kExitOk;
+}
+
+Result<int> show_list(CommandContext& ctx, const std::string& path, const char* key,
+                      std::vector<std::string> headers,
+                      const std::function<std::vector<std::string>(const nlohmann::json&)>& row) {
+    auto answer = ctx.client.call("GET", path);
+    if (!answer) {
+        return answer.error();
+    }
+    if (ctx.json) {
+        print_raw(ctx.io.out, *answer);
+        return kExitOk;
+    }
+    auto list = array_field(*answer, key);
+    if (!list) {
+        return list.error();
+    }
+    Table table(std::move(headers));
+    for (const auto& item : *list) {
+        table.add_row(row(item));
+    }
+    ctx.io.out << table.render();
+    return kExitOk;
 }
 
 }  // namespace unidesk::cli

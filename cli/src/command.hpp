@@ -11,7 +11,9 @@
 
 #include <functional>
 #include <iosfwd>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace unidesk::cli {
@@ -66,5 +68,17 @@ Result<nlohmann::json> array_field(const Answer& answer, const char* key);
 nlohmann::json object_field(const Answer& answer, const char* key);
 
 Error usage_error(std::string message);
+
+//! Calls the server; with --json prints the answer as it came, otherwise hands it to `show`.
+//! The exit code is kExitOk once the answer is shown; a failed call returns its error.
+Result<int> call_and_show(CommandContext& ctx, std::string_view method, const std::string& path,
+                          const std::optional<nlohmann::json>& body,
+                          const std::function<void(const Answer&)>& show);
+
+//! GETs `path` and prints the list under `key` as a table with one row per item (or, with
+//! --json, the answer as it came).
+Result<int> show_list(CommandContext& ctx, const std::string& path, const char* key,
+                      std::vector<std::string> headers,
+                      const std::function<std::vector<std::string>(const nlohmann::json&)>& row);
 
 }  // namespace unidesk::cli

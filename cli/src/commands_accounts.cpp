@@ -2,7 +2,6 @@
 
 #include "command.hpp"
 #include "exit_codes.hpp"
-#include "table.hpp"
 #include "time_format.hpp"
 
 #include <istream>
@@ -32,45 +31,24 @@ void print_issued(CommandContext& ctx, const Answer& answer, const std::string& 
 }
 
 Result<int> whoami(CommandContext& ctx) {
-    auto answer = ctx.client.call("GET", "/v1/whoami");
-    if (!answer) {
-        return answer.error();
-    }
-    if (ctx.json) {
-        print_raw(ctx.io.out, *answer);
-        return kExitOk;
-    }
-    const auto user = object_field(*answer, "user");
-    ctx.io.out << cell(user, "name") << " (" << cell(user, "role") << ")  user id "
-               << cell(user, "id");
-    if (const auto token_id = cell(answer->json, "token_id");
-        !token_id.empty() && token_id != "0") {
-        ctx.io.out << ", token id " << token_id;
-    }
-    ctx.io.out << '\n';
-    return kExitOk;
+    return call_and_show(ctx, "GET", "/v1/whoami", std::nullopt, [&ctx](const Answer& answer) {
+        const auto user = object_field(answer, "user");
+        ctx.io.out << cell(user, "name") << " (" << cell(user, "role") << ")  user id "
+                   << cell(user, "id");
+        if (const auto token_id = cell(answer.json, "token_id");
+            !token_id.empty() && token_id != "0") {
+            ctx.io.out << ", token id " << token_id;
+        }
+        ctx.io.out << '\n';
+    });
 }
 
 Result<int> users(CommandContext& ctx) {
-    auto answer = ctx.client.call("GET", "/v1/users");
-    if (!answer) {
-        return answer.error();
-    }
-    if (ctx.json) {
-        print_raw(ctx.io.out, *answer);
-        return kExitOk;
-    }
-    auto list = array_field(*answer, "users");
-    if (!list) {
-        return list.error();
-    }
-    Table table({"ID", "NAME", "ROLE", "DISABLED", "CREATED"});
-    for (const auto& u : *list) {
-        table.add_row({cell(u, "id"), cell(u, "name"), cell(u, "role"), cell(u, "disabled"),
-                       time_cell(u, "created_at", ctx.utc)});
-    }
-    ctx.io.out << table.render();
-    return kExitOk;
+    return show_list(ctx, "/v1/users", "users", {"ID", "NAME", "ROLE", "DISABLED", "CREATED"},
+                     [&ctx](const nlohmann::json& u) -> std::vector<std::string> {
+                         return {cell(u, "id"), cell(u, "name"), cell(u, "role"),
+                                 cell(u, "disabled"), time_cell(u, "created_at", ctx.utc)};
+                     });
 }
 
 Result<std::string> read_new_password(CommandContext& ctx, const std::string& user) {
@@ -112,18 +90,11 @@ Result<int> user_create(CommandContext& ctx) {
     }
 
     const nlohmann::json body{{"name", name}, {"role", *role}, {"password", *password}};
-    auto answer = ctx.client.call("POST", "/v1/users", body);
-    if (!answer) {
-        return answer.error();
-    }
-    if (ctx.json) {
-        print_raw(ctx.io.out, *answer);
-        return kExitOk;
-    }
-    const auto user = object_field(*answer, "user");
-    ctx.io.out << "created user " << cell(user, "name") << " id=" << cell(user, "id")
-               << " role=" << cell(user, "role") << '\n';
-    return kExitOk;
+    return call_and_show(ctx, "POST", "/v1/users", body, [&ctx](const Answer& answer) {
+        const auto user = object_field(answer, "user");
+        ctx.io.out << "created user " << cell(user, "name") << " id=" << cell(user, "id")
+                   << " role=" << cell(user, "role") << '\n';
+    });
 }
 
 //! A user id: the argument itself when it is a number, else looked up by name.
@@ -152,56 +123,33 @@ Result<int> user_set_role(CommandContext& ctx) {
     if (!id) {
         return id.error();
     }
-    auto answer =
-        ctx.client.call("PATCH", "/v1/users/" + *id, nlohmann::json{{"role", ctx.args[1]}});
-    if (!answer) {
-        return answer.error();
-    }
-    if (ctx.json) {
-        print_raw(ctx.io.out, *answer);
-        return kExitOk;
-    }
-    const auto user = object_field(*answer, "user");
-    ctx.io.out << "user " << cell(user, "name") << " id=" << cell(user, "id")
-               << " role=" << cell(user, "role") << '\n';
-    return kExitOk;
+    return call_and_show(ctx, "PATCH", "/v1/users/" + *id, nlohmann::json{{"role", ctx.args[1]}},
+                         [&ctx](const Answer& answer) {
+                             const auto user = object_field(answer, "user");
+                             ctx.io.out << "user " << cell(user, "name")
+                                        << " id=" << cell(user, "id")
+                                        << " role=" << cell(user, "role") << '\n';
+                         });
 }
 
 Result<int> tokens(CommandContext& ctx) {
-    const bool all = ctx.inv.has("all");
-    auto answer = ctx.client.call("GET", all ? "/v1/tokens?all=1" : "/v1/tokens");
-    if (!answer) {
-        return answer.error();
-    }
-    if (ctx.json) {
-        print_raw(ctx.io.out, *answer);
-        return kExitOk;
-    }
-    auto list = array_field(*answer, "tokens");
-    if (!list) {
-        return list.error();
-    }
-    Table table({"ID", "NAME", "USER ID", "CREATED", "LAST USED", "REVOKED"});
-    for (const auto& t : *list) {
-        table.add_row({cell(t, "id"), cell(t, "name"), cell(t, "user_id"),
-                       time_cell(t, "created_at", ctx.utc), time_cell(t, "last_used_at", ctx.utc),
-                       time_cell(t, "revoked_at", ctx.utc)});
-    }
-    ctx.io.out << table.render();
-    return kExitOk;
+    return show_list(ctx, ctx.inv.has("all") ? "/v1/tokens?all=1" : "/v1/tokens", "tokens",
+                     {"ID", "NAME", "USER ID", "CREATED", "LAST USED", "REVOKED"},
+                     [&ctx](const nlohmann::json& t) -> std::vector<std::string> {
+                         return {cell(t, "id"),
+                                 cell(t, "name"),
+                                 cell(t, "user_id"),
+                                 time_cell(t, "created_at", ctx.utc),
+                                 time_cell(t, "last_used_at", ctx.utc),
+                                 time_cell(t, "revoked_at", ctx.utc)};
+                     });
 }
 
 Result<int> token_create(CommandContext& ctx) {
-    auto answer = ctx.client.call("POST", "/v1/tokens", nlohmann::json{{"name", ctx.args[0]}});
-    if (!answer) {
-        return answer.error();
-    }
-    if (ctx.json) {
-        print_raw(ctx.io.out, *answer);
-        return kExitOk;
-    }
-    print_issued(ctx, *answer, "API token '" + ctx.args[0] + "'");
-    return kExitOk;
+    return call_and_show(ctx, "POST", "/v1/tokens", nlohmann::json{{"name", ctx.args[0]}},
+                         [&ctx](const Answer& answer) {
+                             print_issued(ctx, answer, "API token '" + ctx.args[0] + "'");
+                         });
 }
 
 Result<int> revoke(CommandContext& ctx, const std::string& collection, const char* name_key) {
@@ -209,53 +157,27 @@ Result<int> revoke(CommandContext& ctx, const std::string& collection, const cha
     if (!id) {
         return id.error();
     }
-    auto answer = ctx.client.call("DELETE", collection + "/" + *id);
-    if (!answer) {
-        return answer.error();
-    }
-    if (ctx.json) {
-        print_raw(ctx.io.out, *answer);
-        return kExitOk;
-    }
-    const auto token = object_field(*answer, "token");
-    ctx.io.out << "revoked token id=" << *id << " (" << cell(token, name_key) << ")\n";
-    return kExitOk;
+    return call_and_show(
+        ctx, "DELETE", collection + "/" + *id, std::nullopt, [&](const Answer& answer) {
+            const auto token = object_field(answer, "token");
+            ctx.io.out << "revoked token id=" << *id << " (" << cell(token, name_key) << ")\n";
+        });
 }
 
 Result<int> node_token_create(CommandContext& ctx) {
-    auto answer =
-        ctx.client.call("POST", "/v1/node-tokens", nlohmann::json{{"node_name", ctx.args[0]}});
-    if (!answer) {
-        return answer.error();
-    }
-    if (ctx.json) {
-        print_raw(ctx.io.out, *answer);
-        return kExitOk;
-    }
-    print_issued(ctx, *answer, "node token for node '" + ctx.args[0] + "'");
-    return kExitOk;
+    return call_and_show(ctx, "POST", "/v1/node-tokens", nlohmann::json{{"node_name", ctx.args[0]}},
+                         [&ctx](const Answer& answer) {
+                             print_issued(ctx, answer, "node token for node '" + ctx.args[0] + "'");
+                         });
 }
 
 Result<int> node_token_list(CommandContext& ctx) {
-    auto answer = ctx.client.call("GET", "/v1/node-tokens");
-    if (!answer) {
-        return answer.error();
-    }
-    if (ctx.json) {
-        print_raw(ctx.io.out, *answer);
-        return kExitOk;
-    }
-    auto list = array_field(*answer, "node_tokens");
-    if (!list) {
-        return list.error();
-    }
-    Table table({"ID", "NODE", "CREATED", "LAST USED", "REVOKED"});
-    for (const auto& t : *list) {
-        table.add_row({cell(t, "id"), cell(t, "node_name"), time_cell(t, "created_at", ctx.utc),
-                       time_cell(t, "last_used_at", ctx.utc), time_cell(t, "revoked_at", ctx.utc)});
-    }
-    ctx.io.out << table.render();
-    return kExitOk;
+    return show_list(
+        ctx, "/v1/node-tokens", "node_tokens", {"ID", "NODE", "CREATED", "LAST USED", "REVOKED"},
+        [&ctx](const nlohmann::json& t) -> std::vector<std::string> {
+            return {cell(t, "id"), cell(t, "node_name"), time_cell(t, "created_at", ctx.utc),
+                    time_cell(t, "last_used_at", ctx.utc), time_cell(t, "revoked_at", ctx.utc)};
+        });
 }
 
 }  // namespace

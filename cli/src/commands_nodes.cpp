@@ -41,26 +41,19 @@ std::string os_arch(const nlohmann::json& node) {
 }
 
 Result<int> nodes(CommandContext& ctx) {
-    auto answer = ctx.client.call("GET", "/v1/nodes");
-    if (!answer) {
-        return answer.error();
-    }
-    if (ctx.json) {
-        print_raw(ctx.io.out, *answer);
-        return kExitOk;
-    }
-    auto list = array_field(*answer, "nodes");
-    if (!list) {
-        return list.error();
-    }
-    Table table({"NAME", "STATE", "OS/ARCH", "CPUS", "MEMORY", "GPUS", "AGENT", "LAST HEARTBEAT"});
-    for (const auto& n : *list) {
-        table.add_row({cell(n, "name"), cell(n, "state"), os_arch(n), cell(n, "cpu_cores"),
-                       human_bytes(n.value("memory_bytes", nlohmann::json())), gpu_summary(n),
-                       cell(n, "agent_version"), time_cell(n, "last_heartbeat_at", ctx.utc)});
-    }
-    ctx.io.out << table.render();
-    return kExitOk;
+    return show_list(
+        ctx, "/v1/nodes", "nodes",
+        {"NAME", "STATE", "OS/ARCH", "CPUS", "MEMORY", "GPUS", "AGENT", "LAST HEARTBEAT"},
+        [&ctx](const nlohmann::json& n) -> std::vector<std::string> {
+            return {cell(n, "name"),
+                    cell(n, "state"),
+                    os_arch(n),
+                    cell(n, "cpu_cores"),
+                    human_bytes(n.value("memory_bytes", nlohmann::json())),
+                    gpu_summary(n),
+                    cell(n, "agent_version"),
+                    time_cell(n, "last_heartbeat_at", ctx.utc)};
+        });
 }
 
 void print_node(CommandContext& ctx, const nlohmann::json& n) {
@@ -95,16 +88,9 @@ void print_node(CommandContext& ctx, const nlohmann::json& n) {
 }
 
 Result<int> node_show(CommandContext& ctx) {
-    auto answer = ctx.client.call("GET", "/v1/nodes/" + path_segment(ctx.args[0]));
-    if (!answer) {
-        return answer.error();
-    }
-    if (ctx.json) {
-        print_raw(ctx.io.out, *answer);
-        return kExitOk;
-    }
-    print_node(ctx, object_field(*answer, "node"));
-    return kExitOk;
+    return call_and_show(
+        ctx, "GET", "/v1/nodes/" + path_segment(ctx.args[0]), std::nullopt,
+        [&ctx](const Answer& answer) { print_node(ctx, object_field(answer, "node")); });
 }
 
 }  // namespace
