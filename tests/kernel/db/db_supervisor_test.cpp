@@ -59,7 +59,9 @@ TEST_CASE("the supervisor follows the database as it stops and starts", "[kernel
     REQUIRE(supervisor.wait_available(20s));
     REQUIRE(pool.available());
     REQUIRE(supervisor.health().state == HealthState::ok);
-    REQUIRE(became_available == 1);
+    // The callbacks run on the supervisor thread just after the pool is marked available, so
+    // wait_available() may return before they have.
+    REQUIRE(eventually([&] { return became_available == 1; }, 5s));
     auto versions = pool.transact([](pqxx::work& tx) {
         return tx.exec1("SELECT count(*) FROM schema_migrations WHERE namespace = 'kernel'")[0]
             .as<int>();
@@ -77,7 +79,7 @@ TEST_CASE("the supervisor follows the database as it stops and starts", "[kernel
 
     cluster.start();
     REQUIRE(supervisor.wait_available(20s));
-    REQUIRE(became_available == 2);
+    REQUIRE(eventually([&] { return became_available == 2; }, 5s));
     REQUIRE(pool.transact_void([](pqxx::work& tx) { tx.exec("SELECT 1"); }));
 
     supervisor.stop();
