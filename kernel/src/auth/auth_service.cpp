@@ -1,5 +1,7 @@
 #include "auth/auth_service.hpp"
 
+#include "db/sql_time.hpp"
+
 #include <openssl/evp.h>
 #include <sodium.h>
 
@@ -25,33 +27,11 @@ constexpr std::int64_t kLastUsedResolutionMicros = 60'000'000;
 constexpr std::string_view kPasswordAlphabet =
     "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 
-// Times go to PostgreSQL as integer microseconds since the epoch, which it holds exactly.
-#define UNIDESK_MICROS(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
-#define UNIDESK_TS(param) "('epoch'::timestamptz + " param "::bigint * interval '1 microsecond')"
-
 constexpr const char* kUserColumns = "id, name, role, disabled, " UNIDESK_MICROS("created_at");
 constexpr const char* kApiTokenColumns = "id, name, user_id, " UNIDESK_MICROS(
     "created_at") ", " UNIDESK_MICROS("last_used_at") ", " UNIDESK_MICROS("revoked_at");
 constexpr const char* kNodeTokenColumns = "id, node_name, 0::bigint, " UNIDESK_MICROS(
     "created_at") ", " UNIDESK_MICROS("last_used_at") ", " UNIDESK_MICROS("revoked_at");
-
-using TimePoint = std::chrono::system_clock::time_point;
-
-std::int64_t to_micros(TimePoint tp) {
-    return std::chrono::duration_cast<std::chrono::microseconds>(tp.time_since_epoch()).count();
-}
-
-TimePoint from_micros(std::int64_t us) {
-    return TimePoint(
-        std::chrono::duration_cast<TimePoint::duration>(std::chrono::microseconds(us)));
-}
-
-std::optional<TimePoint> optional_time(const pqxx::field& f) {
-    if (f.is_null()) {
-        return std::nullopt;
-    }
-    return from_micros(f.as<std::int64_t>());
-}
 
 [[noreturn]] void fail(Errc errc, std::string code, std::string message) {
     throw ResultError(make_error(errc, std::move(code), std::move(message)));

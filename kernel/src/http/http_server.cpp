@@ -1,5 +1,6 @@
 #include "http/http_server.hpp"
 
+#include "core/log_limiter.hpp"
 #include "core/metrics.hpp"
 
 #include <boost/asio/append.hpp>
@@ -44,35 +45,6 @@ constexpr auto kStopWait = std::chrono::seconds(10);
 const char* listener_label(Listener l) {
     return l == Listener::internal ? "internal" : "public";
 }
-
-// Lets a burst of lines through per minute and counts the rest, so that a peer sending garbage
-// cannot fill the log.
-class LogLimiter {
-public:
-    //! True when a line may be written now; `suppressed` says how many were dropped before it.
-    bool allow(std::size_t& suppressed) {
-        std::lock_guard lock(mu_);
-        auto now = std::chrono::steady_clock::now();
-        if (now - window_start_ > std::chrono::minutes(1)) {
-            window_start_ = now;
-            in_window_ = 0;
-        }
-        if (in_window_ >= kBurst) {
-            ++suppressed_;
-            return false;
-        }
-        ++in_window_;
-        suppressed = std::exchange(suppressed_, 0);
-        return true;
-    }
-
-private:
-    static constexpr std::size_t kBurst = 20;
-    std::mutex mu_;
-    std::chrono::steady_clock::time_point window_start_ = std::chrono::steady_clock::now();
-    std::size_t in_window_ = 0;
-    std::size_t suppressed_ = 0;
-};
 
 int hex_value(char c) {
     if (c >= '0' && c <= '9') {
