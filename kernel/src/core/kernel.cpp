@@ -13,6 +13,9 @@
 #include "events/pg_event_bus.hpp"
 #include "http/http_server.hpp"
 #include "http/route_table.hpp"
+#include "link/node_routes.hpp"
+#include "link/node_store.hpp"
+#include "link/provider_server.hpp"
 #include "plugins/plugin_host.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -58,14 +61,15 @@ private:
 class PluginContext final : public KernelContext {
 public:
     PluginContext(std::string name, nlohmann::json config, Database& db, EventBus& bus,
-                  std::unique_ptr<Router> router, Auth& auth, StorageRegistry& storage,
-                  Clock& clock, const std::string& instance)
+                  std::unique_ptr<Router> router, Auth& auth, ProviderLink* link,
+                  StorageRegistry& storage, Clock& clock, const std::string& instance)
         : name_(std::move(name)),
           config_(std::move(config)),
           db_(db),
           bus_(bus),
           router_(std::move(router)),
           auth_(auth),
+          link_(link),
           storage_(storage),
           clock_(clock),
           instance_(instance),
@@ -75,7 +79,7 @@ public:
     EventBus& events() override { return bus_; }
     Router& router() override { return *router_; }
     Auth& auth() override { return auth_; }
-    ProviderLink* provider_link() override { return nullptr; }
+    ProviderLink* provider_link() override { return link_; }
     StorageRegistry& storage() override { return storage_; }
     Clock& clock() override { return clock_; }
     std::shared_ptr<spdlog::logger> logger() override { return log_; }
@@ -89,6 +93,7 @@ private:
     EventBus& bus_;
     std::unique_ptr<Router> router_;
     Auth& auth_;
+    ProviderLink* link_;
     StorageRegistry& storage_;
     Clock& clock_;
     const std::string& instance_;
@@ -139,12 +144,15 @@ struct Kernel::Impl {
     Pool pool;
     PgEventBus bus;
     AuthService auth;
+    NodeStore nodes;
     DbSupervisor supervisor;
     PluginHost plugins;
     std::unique_ptr<HttpServer> internal_http;
     std::unique_ptr<HttpServer> public_http;
+    std::unique_ptr<ProviderServer> provider;
     std::uint16_t internal_port = 0;
     std::uint16_t public_port = 0;
+    std::uint16_t provider_port = 0;
     bool started = false;
 
     explicit Impl(KernelConfig c)
@@ -153,11 +161,13 @@ struct Kernel::Impl {
           pool(config.database, get_logger("kernel.db")),
           bus(pool, get_logger("kernel.events")),
           auth(pool, bus, clock, get_logger("kernel.auth")),
+          nodes(pool, bus, clock, get_logger("kernel.link")),
           supervisor(pool, get_logger("kernel.db")),
           plugins(config, health, get_logger("kernel.plugins")) {}
 
     void register_health_and_metrics();
     Result<void> start_listeners();
+    Result<void> start_provider_link();
     void start_plugins();
 };
 
@@ -206,11 +216,45 @@ Result<void> Kernel::Impl::start_listeners() {
     return {};
 }
 
+// Agents connect only when listeners.provider is set; without it the kernel still runs and
+// /health has no provider_link entry.
+Result<void> Kernel::Impl::start_provider_link() {
+    if (!config.provider_listener.enabled()) {
+        log->info("provider listener off: listeners.provider is empty, agents cannot connect");
+        return {};
+    }
+    const auto& p = config.provider;
+    ProviderOptions opts;
+    opts.host = config.provider_listener.host;
+    opts.port = config.provider_listener.port;
+    opts.instance = config.instance_name;
+    opts.heartbeat_interval = std::chrono::seconds(p.heartbeat_interval_s);
+    opts.offline_after = std::chrono::seconds(p.offline_after_s);
+    opts.flush_interval = std::chrono::milliseconds(p.flush_interval_ms);
+    opts.register_timeout = std::chrono::seconds(p.register_timeout_s);
+    opts.max_frame_bytes = static_cast<std::size_t>(p.max_frame_bytes);
+    opts.tls_cert_file = p.tls_cert_file.string();
+    opts.tls_key_file = p.tls_key_file.string();
+    provider = std::make_unique<ProviderServer>(opts, io, workers, auth, nodes, clock,
+                                                get_logger("kernel.link"));
+    try {
+        provider_port = provider->start();
+    } catch (const std::exception& e) {
+        return make_error(Errc::unavailable, "listen_failed", e.what());
+    }
+    health.set_check(HealthRegistry::Group::component, "provider_link",
+                     [this] { return provider->health(); });
+    metrics.add_gauge("unidesk_provider_sessions",
+                      "Node sessions registered with this kernel instance now.",
+                      [this] { return static_cast<double>(provider->session_count()); });
+    return {};
+}
+
 void Kernel::Impl::start_plugins() {
     plugins.start_all([this](const std::string& name, nlohmann::json section) {
         return std::make_unique<PluginContext>(name, std::move(section), pool, bus,
-                                               routes.router_for(name), auth, storage, clock,
-                                               config.instance_name);
+                                               routes.router_for(name), auth, provider.get(),
+                                               storage, clock, config.instance_name);
     });
 }
 
@@ -255,7 +299,13 @@ Result<void> Kernel::start() {
     if (auto r = register_auth_routes(*k.routes.router_for("kernel"), k.auth); !r) {
         return r.error();
     }
+    if (auto r = register_node_routes(*k.routes.router_for("kernel"), k.nodes); !r) {
+        return r.error();
+    }
     if (auto r = k.start_listeners(); !r) {
+        return r.error();
+    }
+    if (auto r = k.start_provider_link(); !r) {
         return r.error();
     }
     k.start_plugins();
@@ -290,6 +340,9 @@ void Kernel::stop() {
         k.internal_http->stop();
     }
     k.plugins.stop_all([&k](const std::string& name) { k.routes.remove_owner(name); });
+    if (k.provider) {
+        k.provider->stop();
+    }
     k.supervisor.stop();
     k.workers.join();
     k.io_guard.reset();
@@ -315,6 +368,9 @@ std::uint16_t Kernel::internal_port() const {
 }
 std::uint16_t Kernel::public_port() const {
     return impl_->public_port;
+}
+std::uint16_t Kernel::provider_port() const {
+    return impl_->provider_port;
 }
 
 }  // namespace unidesk::kernel

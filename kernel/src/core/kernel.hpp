@@ -4,9 +4,9 @@
 // reverse. Start-up order: logging (by main) -> workers and io threads -> database pool and
 // event bus -> auth -> plugin libraries loaded (their migrations known) -> database supervisor
 // (connects, migrates, creates the first admin; retries in the background if the database is
-// not there yet) -> core routes -> internal listener -> plugins started -> public listener if
-// a plugin routes on it. The kernel never waits for the database to start serving: until it
-// is reachable, /health says so and every request that needs it gets a 503.
+// not there yet) -> core routes -> internal listener -> provider listener -> plugins started ->
+// public listener if a plugin routes on it. The kernel never waits for the database to start
+// serving: until it is reachable, /health says so and every request that needs it gets a 503.
 //
 // Owned by main(). start() and stop() run on the main thread.
 
@@ -34,6 +34,7 @@ public:
     //! The bound internal port (the config may say 0).
     std::uint16_t internal_port() const;
     std::uint16_t public_port() const;
+    std::uint16_t provider_port() const;
 
 private:
     struct Impl;

@@ -190,6 +190,24 @@ const ConfigSchema& kernel_config_schema() {
         key("database.retry_max_ms", T::integer, 15000, "Longest wait between reconnect attempts."),
         key("database.check_interval_ms", T::integer, 2000,
             "How often a reachable database is checked."),
+        key("provider.heartbeat_interval_s", T::integer, 15,
+            "Seconds between an agent's heartbeats; the server tells each agent when it "
+            "registers."),
+        key("provider.offline_after_s", T::integer, 90,
+            "A node with no heartbeat for this many seconds is marked offline and its session "
+            "closed; after a kernel start, nodes get this long to return first."),
+        key("provider.flush_interval_ms", T::integer, 1000,
+            "How often heartbeats are written to the database in one batch, and live sessions "
+            "checked for a newer session or a revoked token."),
+        key("provider.register_timeout_s", T::integer, 15,
+            "Seconds a new connection may take to send register before it is closed."),
+        key("provider.max_frame_bytes", T::integer, 1048576,
+            "Largest frame accepted from an agent; a larger one closes the session (4003)."),
+        key("provider.tls_cert_file", T::string, "",
+            "PEM certificate chain for wss:// on the provider listener; relative to the config "
+            "file. Empty: plain ws:// (for example behind a TLS-terminating proxy)."),
+        key("provider.tls_key_file", T::string, "",
+            "PEM private key that goes with provider.tls_cert_file."),
         key("auth.initial_admin", T::string, "admin",
             "Name of the administrator created on the first start against an empty database."),
         key("auth.initial_credentials_file", T::string, "",
@@ -313,6 +331,34 @@ Result<KernelConfig> parse_kernel_config(const std::string& toml_text, const std
         }
     }
 
+    const json& pr = resolved["provider"];
+    cfg.provider.heartbeat_interval_s = pr["heartbeat_interval_s"].get<int>();
+    cfg.provider.offline_after_s = pr["offline_after_s"].get<int>();
+    cfg.provider.flush_interval_ms = pr["flush_interval_ms"].get<int>();
+    cfg.provider.register_timeout_s = pr["register_timeout_s"].get<int>();
+    cfg.provider.max_frame_bytes = pr["max_frame_bytes"].get<int>();
+    for (auto [name, v] : {std::pair{"heartbeat_interval_s", cfg.provider.heartbeat_interval_s},
+                           std::pair{"offline_after_s", cfg.provider.offline_after_s},
+                           std::pair{"flush_interval_ms", cfg.provider.flush_interval_ms},
+                           std::pair{"register_timeout_s", cfg.provider.register_timeout_s},
+                           std::pair{"max_frame_bytes", cfg.provider.max_frame_bytes}}) {
+        if (auto r = check_positive(std::string("provider.") + name, v, origin); !r) {
+            return r.error();
+        }
+    }
+    if (cfg.provider.offline_after_s <= cfg.provider.heartbeat_interval_s) {
+        return config_error(origin,
+                            "key provider.offline_after_s must be larger than "
+                            "provider.heartbeat_interval_s");
+    }
+    cfg.provider.tls_cert_file = pr["tls_cert_file"].get<std::string>();
+    cfg.provider.tls_key_file = pr["tls_key_file"].get<std::string>();
+    if (cfg.provider.tls_cert_file.empty() != cfg.provider.tls_key_file.empty()) {
+        return config_error(origin,
+                            "keys provider.tls_cert_file and provider.tls_key_file must "
+                            "be set together");
+    }
+
     const json& a = resolved["auth"];
     cfg.initial_admin = a["initial_admin"].get<std::string>();
     cfg.initial_credentials_file = a["initial_credentials_file"].get<std::string>();
@@ -323,8 +369,11 @@ Result<KernelConfig> parse_kernel_config(const std::string& toml_text, const std
     if (cfg.plugin_dir.is_relative()) {
         cfg.plugin_dir = base / cfg.plugin_dir;
     }
-    if (!cfg.initial_credentials_file.empty() && cfg.initial_credentials_file.is_relative()) {
-        cfg.initial_credentials_file = base / cfg.initial_credentials_file;
+    for (auto* path :
+         {&cfg.initial_credentials_file, &cfg.provider.tls_cert_file, &cfg.provider.tls_key_file}) {
+        if (!path->empty() && path->is_relative()) {
+            *path = base / *path;
+        }
     }
     std::set<std::string> seen;
     for (const auto& name : p["enabled"]) {

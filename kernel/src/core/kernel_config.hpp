@@ -33,6 +33,17 @@ struct DatabaseConfig {
     int check_interval_ms = 2000;   // how often a reachable database is checked
 };
 
+//! The provider link's server side ([provider] in the config file).
+struct ProviderConfig {
+    int heartbeat_interval_s = 15;
+    int offline_after_s = 90;
+    int flush_interval_ms = 1000;
+    int register_timeout_s = 15;
+    int max_frame_bytes = 1024 * 1024;
+    std::filesystem::path tls_cert_file;  // both set: agents connect with wss://
+    std::filesystem::path tls_key_file;
+};
+
 struct KernelConfig {
     std::filesystem::path source;  // the file it came from
     std::string instance_name;     // default: host name and pid
@@ -45,6 +56,7 @@ struct KernelConfig {
     ListenAddress provider_listener;  // agents connect here
 
     DatabaseConfig database;
+    ProviderConfig provider;
 
     std::string initial_admin = "admin";
     std::filesystem::path initial_credentials_file;  // empty: print them only

@@ -15,6 +15,8 @@ namespace unidesk::kernel {
 std::string events_schema_sql();
 //! Version 2: users, api_tokens, node_tokens (auth/auth_schema.cpp).
 std::string auth_schema_sql();
+//! Version 3: nodes (link/nodes_schema.cpp).
+std::string nodes_schema_sql();
 
 //! Every kernel migration in version order.
 const std::vector<Migration>& kernel_migrations();

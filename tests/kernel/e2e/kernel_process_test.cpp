@@ -2,6 +2,7 @@
 // health while the database goes away and comes back, config errors, log format.
 
 #include "support/http_client.hpp"
+#include "support/kernel_under_test.hpp"
 #include "support/pg_cluster.hpp"
 #include "support/process.hpp"
 
@@ -17,69 +18,13 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 using unidesk::test::ChildProcess;
 using unidesk::test::HttpClient;
+using unidesk::test::KernelUnderTest;
 using unidesk::test::TempDir;
 using unidesk::test::wait_until;
 
 namespace {
 
-const std::string kKernel = std::string(UNIDESK_BINARY_DIR) + "/bin/unidesk-kernel";
-
-struct KernelUnderTest {
-    TempDir dir;
-    int port = unidesk::test::free_port();
-    std::unique_ptr<ChildProcess> proc;
-
-    std::filesystem::path write_config(const std::string& db_url, const std::string& extra = "") {
-        auto file = dir.path() / "kernel.toml";
-        std::ofstream out(file);
-        out << "[listeners]\ninternal = \"127.0.0.1:" << port << "\"\n"
-            << "[database]\nurl = \"" << db_url << "\"\n"
-            << "retry_initial_ms = 50\nretry_max_ms = 300\ncheck_interval_ms = 100\n"
-            << "connect_timeout_s = 2\n"
-            << "[auth]\ninitial_credentials_file = \"credentials\"\n"
-            << extra;
-        return file;
-    }
-
-    void start(const std::filesystem::path& config, std::vector<std::string> extra_args = {}) {
-        std::vector<std::string> args{"--config", config.string()};
-        args.insert(args.end(), extra_args.begin(), extra_args.end());
-        proc = std::make_unique<ChildProcess>(kKernel, args);
-    }
-
-    HttpClient client() const { return HttpClient("127.0.0.1", static_cast<std::uint16_t>(port)); }
-
-    json health() const {
-        auto r = client().request("GET", "/health");
-        return json::parse(r.body, nullptr, false);
-    }
-
-    bool health_is(const std::string& status) const {
-        try {
-            return health().value("status", "") == status;
-        } catch (const std::exception&) {
-            return false;
-        }
-    }
-
-    std::map<std::string, std::string> credentials() const {
-        std::map<std::string, std::string> out;
-        std::ifstream in(dir.path() / "credentials");
-        std::string line;
-        while (std::getline(in, line)) {
-            auto eq = line.find('=');
-            if (eq != std::string::npos) {
-                out[line.substr(0, eq)] = line.substr(eq + 1);
-            }
-        }
-        return out;
-    }
-
-    void stop() {
-        proc->signal(SIGTERM);
-        REQUIRE(proc->wait(10s) == 0);
-    }
-};
+const std::string kKernel = unidesk::test::built_program("unidesk-kernel");
 
 }  // namespace
 
