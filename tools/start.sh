@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Starts UniDesk on this machine: installs what is missing, builds, starts PostgreSQL in
-# .unidesk/pg (data kept between runs), writes .unidesk/kernel.toml on the first run, and
-# runs the kernel in the foreground until Ctrl-C. The first run prints the administrator's
-# password and API token once; they are also kept in .unidesk/initial-credentials.
+# .unidesk/pg (data kept between runs), writes .unidesk/kernel.toml on the first run, runs the
+# kernel, and joins this machine as a compute node: a local unidesk-agent with a node token of
+# its own, connected through the provider listener exactly as a remote agent would be. Runs in
+# the foreground until Ctrl-C. The first run prints the administrator's password and API token
+# once; they are also kept in .unidesk/initial-credentials.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 state="$top/.unidesk"
 pg_port=${UNIDESK_PG_PORT:-55432}
 api_port=${UNIDESK_API_PORT:-7700}
+provider_port=${UNIDESK_PROVIDER_PORT:-7701}
+# Node names allow letters, digits, '.', '_' and '-'.
+node_name=$(hostname -s | tr -c 'A-Za-z0-9._\n-' '-')
 
 ./tools/install-deps.sh
 ./tools/build.sh
@@ -24,10 +29,15 @@ first_run=0
 if [ ! -f "$state/kernel.toml" ]; then
     first_run=1
     sed -e "s|@DATABASE_URL@|$db_url|" -e "s|@API_PORT@|$api_port|" \
-        -e "s|@PLUGIN_DIR@|$top/build/plugins|" config/local.toml.in >"$state/kernel.toml"
+        -e "s|@PROVIDER_PORT@|$provider_port|" -e "s|@PLUGIN_DIR@|$top/build/plugins|" \
+        config/local.toml.in >"$state/kernel.toml"
 fi
 
 stop_all() {
+    if [ -n "${agent_pid:-}" ]; then
+        kill "$agent_pid" 2>/dev/null || true
+        wait "$agent_pid" 2>/dev/null || true
+    fi
     if [ -n "${kernel_pid:-}" ]; then
         kill "$kernel_pid" 2>/dev/null || true
         wait "$kernel_pid" 2>/dev/null || true
@@ -52,10 +62,50 @@ for _ in $(seq 1 300); do
     kill -0 "$kernel_pid" 2>/dev/null || { echo "unidesk-kernel exited; see its log above" >&2; exit 1; }
     sleep 0.1
 done
+# The local agent: on the first run an administrator's token issues a node token for this
+# machine, kept with the agent's config in .unidesk/agent.toml (mode 0600).
+agent_config="$state/agent.toml"
+if [ ! -f "$agent_config" ] && [ -f "$creds" ]; then
+    admin_token=$(sed -n 's/^token=//p' "$creds")
+    node_token=$(curl -sf -H "Authorization: Bearer $admin_token" -d "{\"node_name\": \"$node_name\"}" \
+        "http://127.0.0.1:$api_port/v1/node-tokens" |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["secret"])') || node_token=""
+    if [ -n "$node_token" ]; then
+        umask 077
+        cat >"$agent_config" <<AGENT
+server = "ws://127.0.0.1:$provider_port"
+token = "$node_token"
+name = "$node_name"
+work_dir = "$state/agent-work"
+AGENT
+        umask 022
+    else
+        echo "start: could not issue a node token for the local agent" >&2
+    fi
+fi
+node_state="not joined (no .unidesk/agent.toml)"
+if [ -f "$agent_config" ]; then
+    ./build/bin/unidesk-agent --config "$agent_config" &
+    agent_pid=$!
+    node_state="connecting (see: unidesk nodes)"
+    admin_token=$(sed -n 's/^token=//p' "$creds" 2>/dev/null || true)
+    for _ in $(seq 1 100); do
+        if curl -s -H "Authorization: Bearer $admin_token" \
+            "http://127.0.0.1:$api_port/v1/nodes/$node_name" | grep -q '"state":"online"'; then
+            node_state="online"
+            break
+        fi
+        kill -0 "$agent_pid" 2>/dev/null || { node_state="agent exited; see its log above"; break; }
+        sleep 0.1
+    done
+fi
+
 cat <<TEXT
 
 UniDesk is running.
   core API and health: http://127.0.0.1:$api_port/health   (now: ${status#*:})
+  agents connect to:   ws://127.0.0.1:$provider_port   (node tokens: unidesk node-token create NAME)
+  this machine:        node $node_name, $node_state
   database:            $db_url (data in $state/pg)
   config:              $state/kernel.toml
   administrator:       $([ -f "$creds" ] && echo "user and API token in $creds" || echo "created on the first run, which printed them")

@@ -19,5 +19,15 @@ trap cleanup EXIT
 export UNIDESK_TEST_PG_URL=$(./tools/pg-cluster.sh start "$run_dir/pg" "$port" fast)
 echo "test database cluster: $UNIDESK_TEST_PG_URL"
 
+# The provider protocol decoder under libFuzzer with the address and undefined-behaviour
+# sanitizers, briefly; a crash or a sanitizer report fails the run. Longer runs:
+# tests/fuzz/run.sh SECONDS.
+if [ "$#" -eq 0 ]; then
+    echo "fuzzing the provider protocol decoder for ${UNIDESK_FUZZ_SECONDS:-20} s"
+    tests/fuzz/run.sh "${UNIDESK_FUZZ_SECONDS:-20}" >"$run_dir/fuzz.log" 2>&1 ||
+        { tail -50 "$run_dir/fuzz.log"; echo "fuzzing found a failure" >&2; exit 1; }
+    grep -E '^Done [0-9]+ runs' "$run_dir/fuzz.log" || true
+fi
+
 cd build
 ctest --output-on-failure --timeout 300 -j2 "$@"
