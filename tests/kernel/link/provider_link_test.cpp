@@ -395,3 +395,44 @@ TEST_CASE("agents connect over TLS and check the server's certificate", "[kernel
     CHECK(link.count_events("node.registered", "node:secure") == 1);
     link.kernel.stop();
 }
+
+TEST_CASE("a database restart keeps connected agents online and shows in health",
+          "[kernel][link][e2e][db]") {
+    unidesk::test::PgCluster cluster;
+    const auto url = cluster.create_database("link");
+    KernelUnderTest k;
+    k.start(k.write_config(url, kFastLink));
+    REQUIRE(wait_until([&] { return k.health_is("ok"); }, 20s));
+    auto issued = k.call("POST", "/v1/node-tokens", json{{"node_name", "n1"}}.dump());
+    REQUIRE(issued.status == 201);
+    WsClient ws(static_cast<std::uint16_t>(k.provider_port));
+    register_as(ws, issued.json()["secret"].get<std::string>(), "n1");
+
+    cluster.stop();
+    REQUIRE(wait_until([&] { return k.health_is("down"); }, 10s));
+    // The session stays; heartbeats cannot be written and the provider link says so.
+    std::uint64_t seq = 0;
+    auto beat = [&] {
+        ++seq;
+        ws.send_text(WsClient::heartbeat_frame(seq, "a-" + std::to_string(seq + 1)));
+        return false;
+    };
+    REQUIRE(wait_until(
+        [&] {
+            beat();
+            return k.health()["components"]["provider_link"]["status"] == "degraded";
+        },
+        10s));
+    CHECK(k.call("GET", "/v1/nodes/n1").status == 503);
+
+    // Longer than the offline limit without the database; the node kept beating all along.
+    REQUIRE_FALSE(wait_until(beat, 4s));
+    cluster.start();
+    REQUIRE(wait_until([&] { return k.health_is("ok"); }, 20s));
+    REQUIRE_FALSE(wait_until(beat, 2s));
+    auto node = k.call("GET", "/v1/nodes/n1");
+    REQUIRE(node.status == 200);
+    CHECK(node.json()["node"]["state"] == "online");
+    CHECK(k.health()["components"]["provider_link"]["status"] == "ok");
+    k.stop();
+}
