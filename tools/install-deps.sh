@@ -12,9 +12,11 @@ packages=(
     libboost1.81-dev libboost-filesystem1.81-dev libboost-json1.81-dev
     libboost-system1.81-dev libboost-program-options1.81-dev
     libpqxx-dev libpq-dev nlohmann-json3-dev libgit2-dev libspdlog-dev libfmt-dev
-    libssl-dev libsodium-dev catch2 libtomlplusplus-dev libcurl4-openssl-dev
+    libssl-dev libsodium-dev catch2 libtomlplusplus-dev libcurl4-openssl-dev libarchive-dev
     # services the platform and its tests run
-    postgresql postgresql-client git curl python3
+    postgresql postgresql-client git curl python3 openssl
+    # the Docker engine that nodes run tasks with, and a static busybox for test images
+    docker.io busybox-static
 )
 
 missing=()

@@ -8,6 +8,7 @@ cd "$top"
 ./tools/install-deps.sh
 ./tools/build.sh
 ./tools/check-format.sh
+./tools/dockerd.sh
 
 run_dir=$(mktemp -d /tmp/unidesk-test-XXXXXX)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
