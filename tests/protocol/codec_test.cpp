@@ -3,6 +3,7 @@
 #include "unidesk/protocol/close_reason.hpp"
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include <random>
 
@@ -21,7 +22,24 @@ Message sample_register() {
     r.disk_bytes = 2ull << 40;
     r.gpus = {{0, "NVIDIA A100", 80ull << 30, "535.54"}, {1, "NVIDIA A100", 80ull << 30, "535.54"}};
     r.labels = {{"zone", "lab-2"}, {"wsl", "false"}};
+    r.running = {{"att-9", "running"}};
     return Message{"a-1", std::nullopt, kProtocolVersion, r};
+}
+
+TaskAssign sample_assign() {
+    TaskAssign t;
+    t.attempt_id = "att-1";
+    t.task_id = "t-1";
+    t.code_repo_url = "https://git.example.org/team/code.git";
+    t.code_commit_id = std::string(40, 'c');
+    t.env_repo_url = "https://git.example.org/team/env.git";
+    t.env_commit_id = std::string(40, 'e');
+    t.dockerfile_path = "images/train/Dockerfile";
+    t.command = {"python3", "train.py", "--epochs", "3"};
+    t.env = {{"SEED", "1"}};
+    t.resources = {4000, 16ull << 30, {0, 1}};
+    t.time_limit_s = 3600;
+    return t;
 }
 
 std::string error_code_of(std::string_view frame, std::size_t limit = kDefaultMaxFrameBytes) {
@@ -46,6 +64,20 @@ TEST_CASE("every message type survives an encode and decode round trip", "[proto
         Message{"a-4", std::nullopt, 1, Leaving{"shutdown"}},
         Message{"s-1", "a-1", 1, Registered{42, 15, "2024-05-01T08:00:00Z"}},
         Message{"s-2", "a-9", 1, ErrorBody{"token_revoked", "the token was revoked"}},
+        Message{"k-1", std::nullopt, 1, sample_assign()},
+        Message{"k-2", std::nullopt, 1, TaskAssign{"att-2", "t-2", "u", std::string(40, 'a'),
+                                                   "v", std::string(40, 'b'), "Dockerfile"}},
+        Message{"k-3", std::nullopt, 1, TaskCancel{"att-1", "cancelled", 10}},
+        Message{"k-4", std::nullopt, 1, TaskAck{"att-1", 7}},
+        Message{"a-5", std::nullopt, 1,
+                TaskStatus{"att-1", 3, "running", "2024-05-01T08:00:01.000Z", "c0ffee", {}, "", ""}},
+        Message{"a-6", std::nullopt, 1,
+                TaskStatus{"att-1", 9, "failed", "2024-05-01T08:00:09.000Z", "c0ffee", 3,
+                           "exit_nonzero", "the command exited with code 3"}},
+        Message{"a-7", std::nullopt, 1, TaskLog{"att-1", 4, "stdout", "hello\nwörld\n"}},
+        Message{"a-8", std::nullopt, 1,
+                TaskLog{"att-1", 5, "stderr", "x\n", "2024-05-01T08:00:02.000000001Z"}},
+        Message{"k-5", std::nullopt, 1, TaskResume{"att-1", 12, "2024-05-01T08:00:02.5Z"}},
     };
     for (const auto& m : all) {
         const std::string frame = encode(m);
@@ -161,4 +193,42 @@ TEST_CASE("close codes have stable reason names", "[protocol]") {
     REQUIRE(close_reason_name(4001) == "token_revoked");
     REQUIRE(close_reason_name(1000) == "normal");
     REQUIRE(close_reason_name(4999) == "unknown");
+}
+
+TEST_CASE("task messages refuse ill-typed fields by name", "[protocol]") {
+    auto frame = [](const std::string& body) {
+        return R"({"type":"task.assign","id":"k-1","v":1,"body":)" + body + "}";
+    };
+    const std::string ok = encode(Message{"k-1", std::nullopt, 1, TaskAssign{}});
+    REQUIRE(decode(ok).has_value());
+
+    auto j = nlohmann::json::parse(ok)["body"];
+    j["command"] = {"ok", 3};
+    CHECK(error_message_of(frame(j.dump())).find("body.command[1]") != std::string::npos);
+    j = nlohmann::json::parse(ok)["body"];
+    j["resources"]["gpu_indices"] = {2000};
+    CHECK(error_message_of(frame(j.dump())).find("body.resources.gpu_indices[0]") !=
+          std::string::npos);
+    j = nlohmann::json::parse(ok)["body"];
+    j["env"] = {{"A", 1}};
+    CHECK(error_message_of(frame(j.dump())).find("body.env.A") != std::string::npos);
+    j = nlohmann::json::parse(ok)["body"];
+    j.erase("dockerfile_path");
+    CHECK(error_code_of(frame(j.dump())) == "missing_field");
+
+    // exit_code is optional and must be a non-negative integer when present.
+    CHECK(error_code_of(R"({"type":"task.status","id":"a","v":1,"body":{"attempt_id":"x",)"
+                        R"("seq":1,"phase":"failed","at":"t","exit_code":-1}})") ==
+          "invalid_field");
+}
+
+TEST_CASE("a register without running attempts is read as holding none", "[protocol]") {
+    auto j = nlohmann::json::parse(encode(sample_register()));
+    j["body"].erase("running");
+    auto r = decode(j.dump());
+    REQUIRE(r.has_value());
+    CHECK(std::get<Register>(r->body).running.empty());
+
+    j["body"]["running"] = {{{"attempt_id", "a"}}};
+    CHECK(error_message_of(j.dump()).find("body.running[0].state") != std::string::npos);
 }

@@ -4,6 +4,7 @@
 
 #include <exception>
 #include <limits>
+#include <map>
 #include <optional>
 
 namespace unidesk::protocol {
@@ -73,6 +74,49 @@ public:
         return f;
     }
 
+    //! An optional string: empty when absent.
+    std::string opt_text(const json& obj, const std::string& path, const char* key) {
+        return obj.contains(key) ? text(obj, path, key) : std::string();
+    }
+
+    std::optional<std::uint64_t> opt_number(const json& obj, const std::string& path,
+                                            const char* key) {
+        if (!obj.contains(key) || obj[key].is_null()) {
+            return std::nullopt;
+        }
+        return number(obj, path, key);
+    }
+
+    std::vector<std::string> text_list(const json& obj, const std::string& path, const char* key) {
+        std::vector<std::string> out;
+        if (const json* a = array(obj, path, key)) {
+            for (std::size_t i = 0; i < a->size(); ++i) {
+                if (!(*a)[i].is_string()) {
+                    fail("invalid_field", "field " + join(path, key) + "[" + std::to_string(i) +
+                                              "] must be a string");
+                    break;
+                }
+                out.push_back((*a)[i].get<std::string>());
+            }
+        }
+        return out;
+    }
+
+    std::map<std::string, std::string> text_map(const json& obj, const std::string& path,
+                                                const char* key) {
+        std::map<std::string, std::string> out;
+        if (const json* o = object(obj, path, key)) {
+            for (const auto& [k, v] : o->items()) {
+                if (!v.is_string()) {
+                    fail("invalid_field", "field " + join(path, key) + "." + k + " must be a string");
+                    break;
+                }
+                out.emplace(k, v.get<std::string>());
+            }
+        }
+        return out;
+    }
+
     void fail(const char* code, std::string message) {
         if (!error) {
             error = make_error(Errc::invalid_argument, code, std::move(message));
@@ -97,6 +141,8 @@ GpuInfo read_gpu(FieldReader& r, const json& j, const std::string& path) {
     return g;
 }
 
+std::vector<RunningAttempt> read_running(FieldReader& r, const json& running);
+
 Register read_register(FieldReader& r, const json& b) {
     const std::string p = "body";
     Register m;
@@ -115,31 +161,34 @@ Register read_register(FieldReader& r, const json& b) {
         }
     }
 
-    if (const json* labels = r.object(b, p, "labels")) {
-        for (const auto& [k, v] : labels->items()) {
-            if (!v.is_string()) {
-                r.fail("invalid_field", "field body.labels." + k + " must be a string");
-                break;
-            }
-            m.labels.emplace(k, v.get<std::string>());
+    m.labels = r.text_map(b, p, "labels");
+    if (b.contains("running")) {
+        if (const json* running = r.array(b, p, "running")) {
+            m.running = read_running(r, *running);
         }
     }
     return m;
+}
+
+std::vector<RunningAttempt> read_running(FieldReader& r, const json& running) {
+    std::vector<RunningAttempt> out;
+    for (std::size_t i = 0; i < running.size(); ++i) {
+        const std::string path = "body.running[" + std::to_string(i) + "]";
+        const json& a = running[i];
+        if (!a.is_object()) {
+            r.fail("invalid_field", "field " + path + " must be an object");
+            break;
+        }
+        out.push_back({r.text(a, path, "attempt_id"), r.text(a, path, "state")});
+    }
+    return out;
 }
 
 Heartbeat read_heartbeat(FieldReader& r, const json& b) {
     Heartbeat m;
     m.seq = r.number(b, "body", "seq");
     if (const json* running = r.array(b, "body", "running")) {
-        for (std::size_t i = 0; i < running->size(); ++i) {
-            const std::string path = "body.running[" + std::to_string(i) + "]";
-            const json& a = (*running)[i];
-            if (!a.is_object()) {
-                r.fail("invalid_field", "field " + path + " must be an object");
-                break;
-            }
-            m.running.push_back({r.text(a, path, "attempt_id"), r.text(a, path, "state")});
-        }
+        m.running = read_running(r, *running);
     }
     return m;
 }
@@ -150,6 +199,53 @@ Registered read_registered(FieldReader& r, const json& b) {
     m.heartbeat_interval_s = static_cast<std::uint32_t>(
         r.number(b, "body", "heartbeat_interval_s", std::numeric_limits<std::uint32_t>::max()));
     m.server_time = r.text(b, "body", "server_time");
+    return m;
+}
+
+TaskAssign read_task_assign(FieldReader& r, const json& b) {
+    const std::string p = "body";
+    TaskAssign m;
+    m.attempt_id = r.text(b, p, "attempt_id");
+    m.task_id = r.text(b, p, "task_id");
+    m.code_repo_url = r.text(b, p, "code_repo_url");
+    m.code_commit_id = r.text(b, p, "code_commit_id");
+    m.env_repo_url = r.text(b, p, "env_repo_url");
+    m.env_commit_id = r.text(b, p, "env_commit_id");
+    m.dockerfile_path = r.text(b, p, "dockerfile_path");
+    m.command = r.text_list(b, p, "command");
+    m.env = r.text_map(b, p, "env");
+    if (const json* res = r.object(b, p, "resources")) {
+        const std::string rp = "body.resources";
+        m.resources.cpu_millis = r.number(*res, rp, "cpu_millis");
+        m.resources.memory_bytes = r.number(*res, rp, "memory_bytes");
+        if (const json* gpus = r.array(*res, rp, "gpu_indices")) {
+            for (std::size_t i = 0; i < gpus->size(); ++i) {
+                const auto& g = (*gpus)[i];
+                if (!g.is_number_unsigned() || g.get<std::uint64_t>() > 1023) {
+                    r.fail("invalid_field", "field body.resources.gpu_indices[" +
+                                                std::to_string(i) +
+                                                "] must be an integer from 0 to 1023");
+                    break;
+                }
+                m.resources.gpu_indices.push_back(g.get<std::uint64_t>());
+            }
+        }
+    }
+    m.time_limit_s = r.number(b, p, "time_limit_s");
+    return m;
+}
+
+TaskStatus read_task_status(FieldReader& r, const json& b) {
+    const std::string p = "body";
+    TaskStatus m;
+    m.attempt_id = r.text(b, p, "attempt_id");
+    m.seq = r.number(b, p, "seq");
+    m.phase = r.text(b, p, "phase");
+    m.at = r.text(b, p, "at");
+    m.container_id = r.opt_text(b, p, "container_id");
+    m.exit_code = r.opt_number(b, p, "exit_code");
+    m.cause = r.opt_text(b, p, "cause");
+    m.message = r.opt_text(b, p, "message");
     return m;
 }
 
@@ -165,6 +261,22 @@ Result<Body> read_body(FieldReader& r, const std::string& type, const json& b) {
         body = read_registered(r, b);
     } else if (type == "error") {
         body = ErrorBody{r.text(b, "body", "code"), r.text(b, "body", "message")};
+    } else if (type == "task.assign") {
+        body = read_task_assign(r, b);
+    } else if (type == "task.cancel") {
+        body = TaskCancel{r.text(b, "body", "attempt_id"), r.text(b, "body", "reason"),
+                          r.number(b, "body", "grace_s", 3600)};
+    } else if (type == "task.ack") {
+        body = TaskAck{r.text(b, "body", "attempt_id"), r.number(b, "body", "seq")};
+    } else if (type == "task.status") {
+        body = read_task_status(r, b);
+    } else if (type == "task.resume") {
+        body = TaskResume{r.text(b, "body", "attempt_id"), r.number(b, "body", "seq"),
+                          r.opt_text(b, "body", "logs_after")};
+    } else if (type == "task.log") {
+        body = TaskLog{r.text(b, "body", "attempt_id"), r.number(b, "body", "seq"),
+                       r.text(b, "body", "stream"), r.text(b, "body", "data"),
+                       r.opt_text(b, "body", "until")};
     } else {
         return make_error(Errc::invalid_argument, "unknown_type",
                           "message type '" + type + "' is not part of protocol version 1");
@@ -221,6 +333,14 @@ json gpu_json(const GpuInfo& g) {
             {"driver", g.driver}};
 }
 
+json running_json(const std::vector<RunningAttempt>& running) {
+    json out = json::array();
+    for (const auto& a : running) {
+        out.push_back({{"attempt_id", a.attempt_id}, {"state", a.state}});
+    }
+    return out;
+}
+
 struct BodyJson {
     json operator()(const Register& m) const {
         json gpus = json::array();
@@ -235,14 +355,11 @@ struct BodyJson {
                 {"memory_bytes", m.memory_bytes},
                 {"disk_bytes", m.disk_bytes},
                 {"gpus", std::move(gpus)},
-                {"labels", m.labels}};
+                {"labels", m.labels},
+                {"running", running_json(m.running)}};
     }
     json operator()(const Heartbeat& m) const {
-        json running = json::array();
-        for (const auto& a : m.running) {
-            running.push_back({{"attempt_id", a.attempt_id}, {"state", a.state}});
-        }
-        return {{"seq", m.seq}, {"running", std::move(running)}};
+        return {{"seq", m.seq}, {"running", running_json(m.running)}};
     }
     json operator()(const Leaving& m) const { return {{"reason", m.reason}}; }
     json operator()(const Registered& m) const {
@@ -251,6 +368,55 @@ struct BodyJson {
                 {"server_time", m.server_time}};
     }
     json operator()(const ErrorBody& m) const { return {{"code", m.code}, {"message", m.message}}; }
+    json operator()(const TaskAssign& m) const {
+        return {{"attempt_id", m.attempt_id},
+                {"task_id", m.task_id},
+                {"code_repo_url", m.code_repo_url},
+                {"code_commit_id", m.code_commit_id},
+                {"env_repo_url", m.env_repo_url},
+                {"env_commit_id", m.env_commit_id},
+                {"dockerfile_path", m.dockerfile_path},
+                {"command", m.command},
+                {"env", m.env},
+                {"resources",
+                 {{"cpu_millis", m.resources.cpu_millis},
+                  {"memory_bytes", m.resources.memory_bytes},
+                  {"gpu_indices", m.resources.gpu_indices}}},
+                {"time_limit_s", m.time_limit_s}};
+    }
+    json operator()(const TaskCancel& m) const {
+        return {{"attempt_id", m.attempt_id}, {"reason", m.reason}, {"grace_s", m.grace_s}};
+    }
+    json operator()(const TaskAck& m) const {
+        return {{"attempt_id", m.attempt_id}, {"seq", m.seq}};
+    }
+    json operator()(const TaskStatus& m) const {
+        json j = {{"attempt_id", m.attempt_id}, {"seq", m.seq}, {"phase", m.phase}, {"at", m.at}};
+        if (!m.container_id.empty()) {
+            j["container_id"] = m.container_id;
+        }
+        if (m.exit_code) {
+            j["exit_code"] = *m.exit_code;
+        }
+        if (!m.cause.empty()) {
+            j["cause"] = m.cause;
+        }
+        if (!m.message.empty()) {
+            j["message"] = m.message;
+        }
+        return j;
+    }
+    json operator()(const TaskResume& m) const {
+        return {{"attempt_id", m.attempt_id}, {"seq", m.seq}, {"logs_after", m.logs_after}};
+    }
+    json operator()(const TaskLog& m) const {
+        json j = {
+            {"attempt_id", m.attempt_id}, {"seq", m.seq}, {"stream", m.stream}, {"data", m.data}};
+        if (!m.until.empty()) {
+            j["until"] = m.until;
+        }
+        return j;
+    }
 };
 
 }  // namespace

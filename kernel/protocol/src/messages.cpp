@@ -11,6 +11,12 @@ struct TypeName {
     std::string_view operator()(const Leaving&) const { return "leaving"; }
     std::string_view operator()(const Registered&) const { return "registered"; }
     std::string_view operator()(const ErrorBody&) const { return "error"; }
+    std::string_view operator()(const TaskAssign&) const { return "task.assign"; }
+    std::string_view operator()(const TaskCancel&) const { return "task.cancel"; }
+    std::string_view operator()(const TaskAck&) const { return "task.ack"; }
+    std::string_view operator()(const TaskResume&) const { return "task.resume"; }
+    std::string_view operator()(const TaskStatus&) const { return "task.status"; }
+    std::string_view operator()(const TaskLog&) const { return "task.log"; }
 };
 
 }  // namespace

@@ -31,7 +31,16 @@ struct GpuInfo {
     bool operator==(const GpuInfo&) const = default;
 };
 
-//! First message of every session: who the node is and what it offers.
+//! A task attempt the node holds: its phase (`running`, `exited` ...).
+struct RunningAttempt {
+    std::string attempt_id;
+    std::string state;
+
+    bool operator==(const RunningAttempt&) const = default;
+};
+
+//! First message of every session: who the node is and what it offers, and the task
+//! containers it found still there (after an agent restart), for the server to keep or stop.
 struct Register {
     std::string node_name;
     std::string agent_version;
@@ -42,16 +51,9 @@ struct Register {
     std::uint64_t disk_bytes = 0;  // capacity of the file system holding the work folder
     std::vector<GpuInfo> gpus;
     std::map<std::string, std::string> labels;
+    std::vector<RunningAttempt> running;  // optional on the wire; empty when absent
 
     bool operator==(const Register&) const = default;
-};
-
-//! A task attempt the node is running; empty until the agent runs tasks.
-struct RunningAttempt {
-    std::string attempt_id;
-    std::string state;
-
-    bool operator==(const RunningAttempt&) const = default;
 };
 
 struct Heartbeat {
@@ -79,6 +81,93 @@ struct Registered {
     bool operator==(const Registered&) const = default;
 };
 
+// ---- server -> agent: tasks ----
+
+//! What a task may use on the node. Zero means no limit.
+struct TaskResources {
+    std::uint64_t cpu_millis = 0;  // 1500: one and a half cores
+    std::uint64_t memory_bytes = 0;
+    std::vector<std::uint64_t> gpu_indices;  // the node's GPUs given to the task
+
+    bool operator==(const TaskResources&) const = default;
+};
+
+//! Run one attempt of a task. Only references: repository URLs and commits, never contents.
+struct TaskAssign {
+    std::string attempt_id;
+    std::string task_id;
+    std::string code_repo_url;
+    std::string code_commit_id;  // 40 hex digits
+    std::string env_repo_url;
+    std::string env_commit_id;  // 40 hex digits
+    std::string dockerfile_path;  // inside the env repository, e.g. "Dockerfile"
+    std::vector<std::string> command;  // argv; empty: the image's own command
+    std::map<std::string, std::string> env;
+    TaskResources resources;
+    std::uint64_t time_limit_s = 0;  // 0: none
+
+    bool operator==(const TaskAssign&) const = default;
+};
+
+//! Stop an attempt: SIGTERM, then SIGKILL after grace_s. `reason` is `cancelled` (a person
+//! asked) or `stale` (the server no longer wants this attempt, e.g. it was replaced).
+struct TaskCancel {
+    std::string attempt_id;
+    std::string reason;
+    std::uint64_t grace_s = 10;
+
+    bool operator==(const TaskCancel&) const = default;
+};
+
+//! The server has every task.status and task.log of the attempt up to and including `seq`.
+struct TaskAck {
+    std::string attempt_id;
+    std::uint64_t seq = 0;
+
+    bool operator==(const TaskAck&) const = default;
+};
+
+// ---- agent -> server: tasks ----
+
+//! A phase of an attempt, as it happened. Phases: accepted, rejected, fetching, building,
+//! running, uploading, succeeded, failed, cancelled. Each attempt's task.status and task.log
+//! messages share one sequence (1, 2, 3 ...), so the server can store them exactly once.
+struct TaskStatus {
+    std::string attempt_id;
+    std::uint64_t seq = 0;
+    std::string phase;
+    std::string at;            // UTC, ISO 8601 with Z
+    std::string container_id;  // from `running` on
+    std::optional<std::uint64_t> exit_code;  // when the command ended
+    std::string cause;    // failed / cancelled / rejected: git_fetch_failed, image_build_failed ...
+    std::string message;  // for people
+
+    bool operator==(const TaskStatus&) const = default;
+};
+
+//! A bounded chunk of an attempt's output. `stream`: stdout, stderr, or agent (build output
+//! and the agent's own notes). `data` is UTF-8 text; invalid bytes are replaced.
+struct TaskLog {
+    std::string attempt_id;
+    std::uint64_t seq = 0;
+    std::string stream;
+    std::string data;
+    std::string until;  // the engine's time of the chunk's last line (RFC 3339, 9 digits); optional
+
+    bool operator==(const TaskLog&) const = default;
+};
+
+//! Keep an attempt the agent reported in `register.running`: go on numbering its reports after
+//! `seq` and follow its output after `logs_after` (a TaskLog `until`; empty: from the start).
+//! An attempt the server does not want is stopped with task.cancel reason `stale`.
+struct TaskResume {
+    std::string attempt_id;
+    std::uint64_t seq = 0;
+    std::string logs_after;
+
+    bool operator==(const TaskResume&) const = default;
+};
+
 // ---- either way ----
 
 //! A refusal or a failure; when it ends the session, a close with a reason code follows.
@@ -89,7 +178,8 @@ struct ErrorBody {
     bool operator==(const ErrorBody&) const = default;
 };
 
-using Body = std::variant<Register, Heartbeat, Leaving, Registered, ErrorBody>;
+using Body = std::variant<Register, Heartbeat, Leaving, Registered, ErrorBody, TaskAssign,
+                          TaskCancel, TaskAck, TaskResume, TaskStatus, TaskLog>;
 
 //! One frame: the envelope and its typed body. `type` is derived from the body.
 struct Message {
