@@ -405,6 +405,9 @@ Result<void> fetch_commit(git_repository* repo, const Target& t) {
     opts.callbacks.credentials = on_credentials;
     opts.callbacks.payload = &auth;
     const SigpipeGuard no_sigpipe;
+    // TODO: a fetch has no time limit. libgit2 1.5 has no socket timeout, so a server that
+    // stops answering mid-transfer holds this thread and the repository's lock until the
+    // kernel's TCP keepalive gives up, and tasks needing the same repository wait as long.
     if (git_remote_fetch(remote.get(), &refspecs, &opts, "unidesk fetch") < 0) {
         if (!auth.missing && !auth.refused && !auth.unsuitable &&
             local_damage_class(git_error_class())) {

@@ -459,6 +459,29 @@ TEST_CASE("a damaged cache repository is removed and fetched again", "[agent][gi
         REQUIRE(other->rebuilt);
         REQUIRE(cache.write_tar(remote.url(), remote.a, tmp + "/a.tar"));
     }
+    SECTION("one broken file found only while writing the tree") {
+        REQUIRE(cache.ensure_commit(remote.url(), remote.a));
+        // Loose objects let the test break one file's blob while the commit and trees stay good.
+        for (const auto& item : fs::directory_iterator(repo / "objects" / "pack")) {
+            if (item.path().extension() == ".pack") {
+                const fs::path moved = tmp + "/cache.pack";
+                fs::rename(item.path(), moved);
+                REQUIRE(run("git -C '" + repo.string() + "' unpack-objects -q < '" +
+                            moved.string() + "'")
+                            .status == 0);
+            }
+        }
+        const std::string blob = trim(git(remote.bare, "rev-parse " + remote.a + ":hello.txt"));
+        const fs::path loose = repo / "objects" / blob.substr(0, 2) / blob.substr(2);
+        REQUIRE(fs::exists(loose));
+        fs::permissions(loose, fs::perms::owner_read | fs::perms::owner_write);
+        std::ofstream(loose, std::ios::trunc) << "this is not a git object";
+        REQUIRE(cache.ensure_commit(remote.url(), remote.a));
+
+        REQUIRE(cache.checkout(remote.url(), remote.a, tmp + "/out"));
+        REQUIRE(read_file(tmp + "/out/hello.txt") == "hello, world\n");
+        REQUIRE(read_file(tmp + "/out/tools/run.sh") == "#!/bin/sh\necho ran\n");
+    }
     SECTION("HEAD deleted") {
         REQUIRE(cache.ensure_commit(remote.url(), remote.a));
         fs::remove(repo / "HEAD");
