@@ -155,6 +155,19 @@ std::string redact(const std::string& url) {
     return url.substr(0, sep + 3) + url.substr(at + 1);
 }
 
+// A `user:password@` part in the URL: a credential the task would bring with it.
+bool has_password(const std::string& url) {
+    const auto sep = url.find("://");
+    if (sep == std::string::npos) {
+        return false;
+    }
+    const auto end = url.find('/', sep + 3);
+    const std::string authority =
+        url.substr(sep + 3, end == std::string::npos ? end : end - sep - 3);
+    const auto at = authority.rfind('@');
+    return at != std::string::npos && authority.substr(0, at).find(':') != std::string::npos;
+}
+
 std::string sha256_hex(const std::string& data) {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int size = 0;
@@ -901,6 +914,12 @@ Result<Target> make_target(const GitCacheOptions& options, const GitCache& cache
                           "repository URL " + t.shown_url +
                               " must use https://, http://, ssh://, git:// or user@host:path");
     }
+    if (has_password(url)) {
+        return make_error(Errc::invalid_argument, "invalid_url",
+                          "repository URL " + t.shown_url +
+                              " carries a password; credentials belong in the agent's "
+                              "[[git.credentials]]");
+    }
     if (network && t.parts.host.empty()) {
         return make_error(Errc::invalid_argument, "invalid_url",
                           "repository URL " + t.shown_url + " names no host");
@@ -1043,10 +1062,15 @@ Result<void> GitCache::write_tar(const std::string& url, const std::string& comm
         if (auto opened = sink.open(*mtime); !opened) {
             return opened;
         }
-        if (auto written = write_commit_tree(t, sink); !written) {
-            return written;
+        auto written = write_commit_tree(t, sink);
+        if (written) {
+            written = sink.close();
         }
-        return sink.close();
+        if (!written) {
+            std::error_code ignored;
+            fs::remove(tar_file, ignored);
+        }
+        return written;
     });
 }
 

@@ -17,7 +17,8 @@
 // fetched again, once per call, before the call fails.
 //
 // Errors: `invalid_argument` with code `invalid_commit` (not 40 lowercase hex digits) or
-// `invalid_url`; `git_fetch_failed` (Errc::unavailable) for a remote that cannot be reached,
+// `invalid_url` (an unsupported scheme, or a password in the URL: credentials come only from the
+// agent's config); `git_fetch_failed` (Errc::unavailable) for a remote that cannot be reached,
 // refuses the credential, or does not have the commit, with libgit2's message included;
 // `git_cache_failed` (Errc::internal) when the cache folder itself cannot be used, and
 // `git_checkout_failed` when the destination cannot be written.
@@ -61,12 +62,13 @@ public:
     //! Writes the tree of `commit` into `dest` (created if missing; it must be empty): regular
     //! files with their executable bit, symbolic links as links, submodules as empty folders.
     //! Content is written as stored, without .gitattributes filters. Calls ensure_commit first.
+    //! On failure `dest` may hold part of the tree.
     Result<void> checkout(const std::string& url, const std::string& commit,
                           const std::filesystem::path& dest);
 
     //! Writes the tree of `commit` as an uncompressed tar file (pax format) with the same modes
-    //! and links, owned by 0:0 and dated at the commit's time. Replaces `tar_file` if it exists.
-    //! Calls ensure_commit first.
+    //! and links, owned by 0:0 and dated at the commit's time. Replaces `tar_file` if it exists,
+    //! and removes it on failure. Calls ensure_commit first.
     Result<void> write_tar(const std::string& url, const std::string& commit,
                            const std::filesystem::path& tar_file);
 

@@ -362,6 +362,11 @@ TEST_CASE("bad input is refused before any work", "[agent][git]") {
     REQUIRE(cache.ensure_commit("", std::string(40, 'a')).error().code == "invalid_url");
     REQUIRE(cache.ensure_commit("ftp://h/x", std::string(40, 'a')).error().code == "invalid_url");
 
+    auto password =
+        cache.ensure_commit("https://me:secret@example.org/x.git", std::string(40, 'a'));
+    REQUIRE(password.error().code == "invalid_url");
+    REQUIRE_THAT(password.error().message, !Catch::Contains("secret"));
+
     GitCacheOptions strict;
     strict.root = tmp + "/strict";
     GitCache no_local(strict);
