@@ -21,7 +21,8 @@
 // agent's config); `git_fetch_failed` (Errc::unavailable) for a remote that cannot be reached,
 // refuses the credential, or does not have the commit, with libgit2's message included;
 // `git_cache_failed` (Errc::internal) when the cache folder itself cannot be used, and
-// `git_checkout_failed` when the destination cannot be written.
+// `git_checkout_failed` when the destination cannot be written (Errc::internal) or is not empty,
+// or the tree holds a path that is unsafe to write (`..`, `.git`; Errc::invalid_argument).
 
 #include "agent_config.hpp"
 
