@@ -166,6 +166,59 @@ void apply_gpu_array(AgentConfig& c, const toml::node& node) {
     }
 }
 
+GitCredential git_credential_table(const toml::node& node, const std::string& at) {
+    const toml::table* t = node.as_table();
+    if (t == nullptr) {
+        throw ConfigError(at, "must be a table with host and token or ssh_key");
+    }
+    GitCredential g;
+    for (auto&& [k, v] : *t) {
+        const std::string key = at + "." + std::string(k.str());
+        if (k == "host") {
+            g.host = toml_string(v, key);
+        } else if (k == "username") {
+            g.username = toml_string(v, key);
+        } else if (k == "token") {
+            g.token = toml_string(v, key);
+        } else if (k == "ssh_key") {
+            g.ssh_key = toml_string(v, key);
+        } else if (k == "ssh_public_key") {
+            g.ssh_public_key = toml_string(v, key);
+        } else {
+            throw ConfigError(key, "is not a known key");
+        }
+    }
+    if (g.host.empty()) {
+        throw ConfigError(at + ".host", "is required");
+    }
+    if (g.token.empty() && g.ssh_key.empty()) {
+        throw ConfigError(at, "needs a token (http or https) or an ssh_key (ssh)");
+    }
+    return g;
+}
+
+void apply_git_table(AgentConfig& c, const toml::node& node) {
+    const toml::table* t = node.as_table();
+    if (t == nullptr) {
+        throw ConfigError("git", "must be a table");
+    }
+    for (auto&& [k, v] : *t) {
+        const std::string key = "git." + std::string(k.str());
+        if (k != "credentials") {
+            throw ConfigError(key, "is not a known key");
+        }
+        const toml::array* a = v.as_array();
+        if (a == nullptr) {
+            throw ConfigError(key, "must be an array of tables, written [[git.credentials]]");
+        }
+        c.git_credentials.clear();
+        for (std::size_t i = 0; i < a->size(); ++i) {
+            c.git_credentials.push_back(
+                git_credential_table((*a)[i], key + "[" + std::to_string(i) + "]"));
+        }
+    }
+}
+
 void apply_labels_table(AgentConfig& c, const toml::node& node) {
     const toml::table* t = node.as_table();
     if (t == nullptr) {
@@ -215,6 +268,8 @@ void apply_file(AgentConfig& c, Origins& origins, const std::string& path) {
             apply_log_table(c, v);
         } else if (key == "gpu") {
             apply_gpu_array(c, v);
+        } else if (key == "git") {
+            apply_git_table(c, v);
         } else {
             throw ConfigError(key, "is not a known key (in " + path + ")");
         }

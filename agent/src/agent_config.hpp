@@ -43,6 +43,16 @@ struct DeclaredGpu {
     std::uint64_t memory_mb = 0;
 };
 
+//! A credential for fetching task repositories from one host, from `[[git.credentials]]`. Tasks
+//! never carry credentials: the node's owner decides which hosts the agent may log in to.
+struct GitCredential {
+    std::string host;      // matched against the host of a repository URL (with or without port)
+    std::string username;  // empty: "git" over ssh, "x-access-token" over http(s)
+    std::string token;     // password or access token for http(s)
+    std::string ssh_key;   // private key file for ssh
+    std::string ssh_public_key;  // optional; libssh2 derives it from the private key when empty
+};
+
 struct AgentConfig {
     std::string server;  // as given; `url` is its parsed form
     ServerUrl url;
@@ -54,6 +64,7 @@ struct AgentConfig {
     BackoffPolicy reconnect;
     std::uint64_t max_frame_bytes = 1024 * 1024;
     std::vector<DeclaredGpu> gpus;  // non-empty replaces detection
+    std::vector<GitCredential> git_credentials;
     std::string log_level = "info";
     std::string log_format = "text";
 

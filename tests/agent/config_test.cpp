@@ -143,3 +143,36 @@ TEST_CASE("the agent exits with code 2 and names the key on a bad config", "[age
     REQUIRE(no_token.wait_exit(std::chrono::seconds(20)) == 2);
     REQUIRE_THAT(no_token.output(), Catch::Contains("config error: token: is required"));
 }
+
+TEST_CASE("git credentials are read from [[git.credentials]] tables", "[agent][config]") {
+    const std::map<std::string, std::string> ok = {{"UNIDESK_SERVER", "ws://k"},
+                                                   {"UNIDESK_NODE_TOKEN", kToken}};
+    const auto file = write_file(R"(
+[[git.credentials]]
+host = "git.example.org"
+token = "secret"
+
+[[git.credentials]]
+host = "github.com"
+username = "deploy"
+ssh_key = "/etc/unidesk/id_ed25519"
+ssh_public_key = "/etc/unidesk/id_ed25519.pub"
+)");
+    auto c = load_agent_config({"--config", file}, env_of(ok));
+    REQUIRE(c.git_credentials.size() == 2);
+    REQUIRE(c.git_credentials[0].host == "git.example.org");
+    REQUIRE(c.git_credentials[0].token == "secret");
+    REQUIRE(c.git_credentials[0].username.empty());
+    REQUIRE(c.git_credentials[1].username == "deploy");
+    REQUIRE(c.git_credentials[1].ssh_key == "/etc/unidesk/id_ed25519");
+    REQUIRE(c.git_credentials[1].ssh_public_key == "/etc/unidesk/id_ed25519.pub");
+
+    REQUIRE(error_key({"--config", write_file("[[git.credentials]]\ntoken = \"t\"\n")}, ok) ==
+            "git.credentials[0].host");
+    REQUIRE(error_key({"--config", write_file("[[git.credentials]]\nhost = \"h\"\n")}, ok) ==
+            "git.credentials[0]");
+    REQUIRE(error_key({"--config",
+                       write_file("[[git.credentials]]\nhost = \"h\"\ntoken = \"t\"\npass = 1\n")},
+                      ok) == "git.credentials[0].pass");
+    REQUIRE(error_key({"--config", write_file("[git]\nmirror = \"x\"\n")}, ok) == "git.mirror");
+}
