@@ -108,7 +108,8 @@ public:
         if (const json* o = object(obj, path, key)) {
             for (const auto& [k, v] : o->items()) {
                 if (!v.is_string()) {
-                    fail("invalid_field", "field " + join(path, key) + "." + k + " must be a string");
+                    fail("invalid_field",
+                         "field " + join(path, key) + "." + k + " must be a string");
                     break;
                 }
                 out.emplace(k, v.get<std::string>());

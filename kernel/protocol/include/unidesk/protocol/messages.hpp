@@ -99,8 +99,8 @@ struct TaskAssign {
     std::string code_repo_url;
     std::string code_commit_id;  // 40 hex digits
     std::string env_repo_url;
-    std::string env_commit_id;  // 40 hex digits
-    std::string dockerfile_path;  // inside the env repository, e.g. "Dockerfile"
+    std::string env_commit_id;         // 40 hex digits
+    std::string dockerfile_path;       // inside the env repository, e.g. "Dockerfile"
     std::vector<std::string> command;  // argv; empty: the image's own command
     std::map<std::string, std::string> env;
     TaskResources resources;
@@ -136,8 +136,8 @@ struct TaskStatus {
     std::string attempt_id;
     std::uint64_t seq = 0;
     std::string phase;
-    std::string at;            // UTC, ISO 8601 with Z
-    std::string container_id;  // from `running` on
+    std::string at;                          // UTC, ISO 8601 with Z
+    std::string container_id;                // from `running` on
     std::optional<std::uint64_t> exit_code;  // when the command ended
     std::string cause;    // failed / cancelled / rejected: git_fetch_failed, image_build_failed ...
     std::string message;  // for people
