@@ -137,6 +137,30 @@ void apply_log_table(AgentConfig& c, const toml::node& node) {
     }
 }
 
+void apply_tasks_table(AgentConfig& c, const toml::node& node) {
+    const toml::table* t = node.as_table();
+    if (t == nullptr) {
+        throw ConfigError("tasks", "must be a table");
+    }
+    for (auto&& [k, v] : *t) {
+        const std::string key = "tasks." + std::string(k.str());
+        if (k == "slots") {
+            c.task_slots =
+                static_cast<std::uint32_t>(std::min<std::uint64_t>(toml_positive(v, key), 1024));
+        } else if (k == "disk_budget_mb") {
+            auto mb = v.value_exact<std::int64_t>();
+            if (!mb || *mb < 0) {
+                throw ConfigError(key, "must be a whole number of MiB, 0 for no budget");
+            }
+            c.disk_budget_bytes = static_cast<std::uint64_t>(*mb) << 20;
+        } else if (k == "report_buffer_mb") {
+            c.report_buffer_bytes = toml_positive(v, key) << 20;
+        } else {
+            throw ConfigError(key, "is not a known key");
+        }
+    }
+}
+
 void apply_gpu_array(AgentConfig& c, const toml::node& node) {
     const toml::array* a = node.as_array();
     if (a == nullptr) {
@@ -204,6 +228,14 @@ void apply_git_table(AgentConfig& c, const toml::node& node) {
     }
     for (auto&& [k, v] : *t) {
         const std::string key = "git." + std::string(k.str());
+        if (k == "allow_local_remotes") {
+            auto on = v.value_exact<bool>();
+            if (!on) {
+                throw ConfigError(key, "must be true or false");
+            }
+            c.git_allow_local_remotes = *on;
+            continue;
+        }
         if (k != "credentials") {
             throw ConfigError(key, "is not a known key");
         }
@@ -249,13 +281,14 @@ void apply_file(AgentConfig& c, Origins& origins, const std::string& path) {
     for (auto&& [k, v] : root) {
         const std::string key(k.str());
         if (key == "server" || key == "token" || key == "name" || key == "work_dir" ||
-            key == "ca_file") {
+            key == "ca_file" || key == "docker_socket") {
             const std::string value = toml_string(v, key);
-            std::string& target = key == "server"     ? c.server
-                                  : key == "token"    ? c.token
-                                  : key == "name"     ? c.node_name
-                                  : key == "work_dir" ? c.work_dir
-                                                      : c.ca_file;
+            std::string& target = key == "server"          ? c.server
+                                  : key == "token"         ? c.token
+                                  : key == "name"          ? c.node_name
+                                  : key == "work_dir"      ? c.work_dir
+                                  : key == "docker_socket" ? c.docker_socket
+                                                           : c.ca_file;
             target = value;
             origins[key] = key + " (in " + path + ")";
         } else if (key == "max_frame_bytes") {
@@ -270,6 +303,8 @@ void apply_file(AgentConfig& c, Origins& origins, const std::string& path) {
             apply_gpu_array(c, v);
         } else if (key == "git") {
             apply_git_table(c, v);
+        } else if (key == "tasks") {
+            apply_tasks_table(c, v);
         } else {
             throw ConfigError(key, "is not a known key (in " + path + ")");
         }

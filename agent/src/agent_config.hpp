@@ -65,6 +65,13 @@ struct AgentConfig {
     std::uint64_t max_frame_bytes = 1024 * 1024;
     std::vector<DeclaredGpu> gpus;  // non-empty replaces detection
     std::vector<GitCredential> git_credentials;
+    // file:// URLs and local paths as task repositories: for tests and single-machine setups
+    // only, since a task could then read any repository on the node's disks.
+    bool git_allow_local_remotes = false;
+    std::string docker_socket = "/var/run/docker.sock";
+    std::uint32_t task_slots = 2;                    // attempts run at once
+    std::uint64_t disk_budget_bytes = 50ull << 30;   // task folders + env images; 0: none
+    std::uint64_t report_buffer_bytes = 8ull << 20;  // unacknowledged task reports
     std::string log_level = "info";
     std::string log_format = "text";
 

@@ -8,6 +8,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -63,6 +64,8 @@ struct LinkClient::Impl : std::enable_shared_from_this<LinkClient::Impl> {
     asio::io_context& io_;
     AgentConfig config_;
     protocol::Register hello_;
+    Outbox* outbox_;
+    TaskHooks hooks_;
     Backoff backoff_;
     ssl::context tls_{ssl::context::tls_client};
     asio::steady_timer retry_timer_{io_};
@@ -80,10 +83,13 @@ struct LinkClient::Impl : std::enable_shared_from_this<LinkClient::Impl> {
     std::uint64_t next_id_ = 0;
     std::uint64_t seq_ = 0;
 
-    Impl(asio::io_context& io, AgentConfig config, protocol::Register hello)
+    Impl(asio::io_context& io, AgentConfig config, protocol::Register hello, Outbox* outbox,
+         TaskHooks hooks)
         : io_(io),
           config_(std::move(config)),
           hello_(std::move(hello)),
+          outbox_(outbox),
+          hooks_(std::move(hooks)),
           backoff_(config_.reconnect) {
         tls_.set_verify_mode(ssl::verify_peer);
         error_code ec;
@@ -168,6 +174,9 @@ struct LinkClient::Impl : std::enable_shared_from_this<LinkClient::Impl> {
             co_return std::chrono::milliseconds{0};
         }
 
+        if (hooks_.running) {
+            hello_.running = hooks_.running();
+        }
         const std::string hello = next_frame(hello_);
         if (auto ec = co_await send(ws, hello); ec) {
             log_->warn("link register failed error=\"{}\"", ec.message());
@@ -189,6 +198,10 @@ struct LinkClient::Impl : std::enable_shared_from_this<LinkClient::Impl> {
 
         const auto since = Clock::now();
         state_ = State::registered;
+        // Whatever the server has not acknowledged goes again, in the order it was made.
+        if (outbox_) {
+            outbox_->rewind();
+        }
         co_await (read_loop(ws) && write_loop(ws, *interval));
         const auto up = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since);
         log_->info("link down uptime_s={}", up.count() / 1000);
@@ -361,6 +374,19 @@ struct LinkClient::Impl : std::enable_shared_from_this<LinkClient::Impl> {
         }
         if (const auto* err = std::get_if<protocol::ErrorBody>(&msg->body)) {
             log_->warn("link error from server code={} message=\"{}\"", err->code, err->message);
+        } else if (const auto* ack = std::get_if<protocol::TaskAck>(&msg->body)) {
+            if (outbox_) {
+                outbox_->ack(ack->attempt_id, ack->seq);
+            }
+        } else if (std::holds_alternative<protocol::TaskAssign>(msg->body) ||
+                   std::holds_alternative<protocol::TaskCancel>(msg->body) ||
+                   std::holds_alternative<protocol::TaskResume>(msg->body)) {
+            if (hooks_.on_command) {
+                hooks_.on_command(*msg);
+            } else {
+                log_->warn("link task command ignored type={} reason=\"this node runs no tasks\"",
+                           type_name(msg->body));
+            }
         } else {
             log_->debug("link message ignored type={}", type_name(msg->body));
         }
@@ -373,11 +399,14 @@ struct LinkClient::Impl : std::enable_shared_from_this<LinkClient::Impl> {
         }
     }
 
-    // The only writer once registered: heartbeats, then either `leaving` or a refusal, then the
-    // close. One coroutine writing keeps Beast's one-write-at-a-time rule without a queue.
+    // The only writer once registered: task reports and heartbeats, then either `leaving` or a
+    // refusal, then the close. One coroutine writing keeps Beast's one-write-at-a-time rule
+    // without a queue. It waits only after a pass that sent nothing, so a report that became
+    // ready while a frame was being written is sent next, not after the next heartbeat.
     template <class Ws>
     awaitable<void> write_loop(Ws& ws, std::chrono::seconds interval) {
         error_code ec;
+        auto next_beat = Clock::now() + interval;
         while (!session_down_) {
             if (stopping_) {
                 const std::string leaving = next_frame(protocol::Leaving{stop_reason_});
@@ -397,21 +426,40 @@ struct LinkClient::Impl : std::enable_shared_from_this<LinkClient::Impl> {
                 co_return;
             }
 
-            beat_timer_.expires_after(interval);
-            co_await beat_timer_.async_wait(nothrow(ec));
-            if (session_down_ || stopping_ || refusal_) {
+            if (auto report = outbox_ ? outbox_->take() : std::nullopt) {
+                const std::string frame = next_frame(std::move(*report));
+                if (ec = co_await send(ws, frame); ec) {
+                    log_->warn("link task report failed error=\"{}\"", ec.message());
+                    beast::get_lowest_layer(ws).close();
+                    co_return;
+                }
                 continue;
             }
 
-            const std::string beat = next_frame(protocol::Heartbeat{++seq_, {}});
-            ec = co_await send(ws, beat);
-            if (ec) {
-                log_->warn("link heartbeat failed seq={} error=\"{}\"", seq_, ec.message());
-                beast::get_lowest_layer(ws).close();
-                co_return;
+            if (Clock::now() >= next_beat) {
+                next_beat = Clock::now() + interval;
+                protocol::Heartbeat beat{++seq_, {}};
+                if (hooks_.running) {
+                    beat.running = hooks_.running();
+                }
+                const std::string frame = next_frame(std::move(beat));
+                if (ec = co_await send(ws, frame); ec) {
+                    log_->warn("link heartbeat failed seq={} error=\"{}\"", seq_, ec.message());
+                    beast::get_lowest_layer(ws).close();
+                    co_return;
+                }
+                log_->debug("link heartbeat sent seq={}", seq_);
+                continue;
             }
-            log_->debug("link heartbeat sent seq={}", seq_);
+
+            beat_timer_.expires_at(next_beat);
+            co_await beat_timer_.async_wait(nothrow(ec));
         }
+    }
+
+    //! From any thread: a task report is ready; wake the writer.
+    void report_ready() {
+        asio::post(io_, [self = shared_from_this()] { self->beat_timer_.cancel(); });
     }
 
     // A plain function: g++ 12 mishandles non-trivial temporaries passed by value into a
@@ -432,8 +480,18 @@ struct LinkClient::Impl : std::enable_shared_from_this<LinkClient::Impl> {
     }
 };
 
-LinkClient::LinkClient(asio::io_context& io, AgentConfig config, protocol::Register hello)
-    : impl_(std::make_shared<Impl>(io, std::move(config), std::move(hello))) {}
+LinkClient::LinkClient(asio::io_context& io, AgentConfig config, protocol::Register hello,
+                       Outbox* outbox, TaskHooks hooks)
+    : impl_(std::make_shared<Impl>(io, std::move(config), std::move(hello), outbox,
+                                   std::move(hooks))) {
+    if (outbox) {
+        outbox->set_on_ready([weak = std::weak_ptr<Impl>(impl_)] {
+            if (auto impl = weak.lock()) {
+                impl->report_ready();
+            }
+        });
+    }
+}
 
 LinkClient::~LinkClient() = default;
 

@@ -5,11 +5,15 @@
 // Backoff whenever the link fails or the server closes it. docs/reference/provider-protocol.md
 // is the contract.
 //
+// Task reports are taken from the Outbox and sent in order right after `registered`, again in
+// every session until the server acknowledges them; task commands go to the TaskHooks.
+//
 // Owned by main(). Every member function runs on the thread running the io_context given at
-// construction (the agent runs one); nothing here is thread-safe. Failures are logged on
-// `agent.link` and end in a reconnect, never in an exception.
+// construction (the agent runs one); nothing here is thread-safe except the Outbox it reads.
+// Failures are logged on `agent.link` and end in a reconnect, never in an exception.
 
 #include "agent_config.hpp"
+#include "outbox.hpp"
 
 #include "unidesk/protocol/messages.hpp"
 
@@ -18,13 +22,24 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace unidesk::agent {
 
+//! What the link asks of the node's task runner; both run on the network thread, never block.
+struct TaskHooks {
+    //! task.assign, task.cancel or task.resume from the server.
+    std::function<void(const protocol::Message&)> on_command;
+    //! The attempts the node holds, for `register` and each heartbeat.
+    std::function<std::vector<protocol::RunningAttempt>()> running;
+};
+
 class LinkClient {
 public:
-    //! `hello` is the register body sent at the start of every session.
-    LinkClient(boost::asio::io_context& io, AgentConfig config, protocol::Register hello);
+    //! `hello` is the register body sent at the start of every session. The outbox, when
+    //! given, must outlive the client.
+    LinkClient(boost::asio::io_context& io, AgentConfig config, protocol::Register hello,
+               Outbox* outbox = nullptr, TaskHooks hooks = {});
     ~LinkClient();
     LinkClient(const LinkClient&) = delete;
     LinkClient& operator=(const LinkClient&) = delete;

@@ -3,8 +3,12 @@
 
 #include "agent_config.hpp"
 #include "agent_logging.hpp"
+#include "docker_client.hpp"
+#include "git_cache.hpp"
 #include "link_client.hpp"
+#include "outbox.hpp"
 #include "resources.hpp"
+#include "task_manager.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -64,9 +68,37 @@ int main(int argc, char** argv) {
                   g.memory_bytes, g.driver.empty() ? "declared" : g.driver);
     }
 
+    DockerClient docker(config.docker_socket);
+    if (auto v = docker.negotiate(); v) {
+        log->info("docker engine found socket={} api_version={}", config.docker_socket, *v);
+    } else {
+        log->error(
+            "docker engine unavailable socket={} error=\"{}\" tasks=\"will fail until it "
+            "answers\"",
+            config.docker_socket, v.error().message);
+    }
+    GitCache git({std::filesystem::path(config.work_dir) / "git", config.git_credentials,
+                  config.git_allow_local_remotes});
+    Outbox outbox(config.report_buffer_bytes);
+
     boost::asio::io_context io(1);
+    TaskManager tasks(io, config, docker, git, outbox);
+    tasks.adopt();
+
+    TaskHooks hooks;
+    hooks.on_command = [&](const unidesk::protocol::Message& m) {
+        if (const auto* t = std::get_if<unidesk::protocol::TaskAssign>(&m.body)) {
+            tasks.assign(*t);
+        } else if (const auto* c = std::get_if<unidesk::protocol::TaskCancel>(&m.body)) {
+            tasks.cancel(*c);
+        } else if (const auto* r = std::get_if<unidesk::protocol::TaskResume>(&m.body)) {
+            tasks.resume(*r);
+        }
+    };
+    hooks.running = [&] { return tasks.running(); };
+
     boost::asio::signal_set signals(io, SIGTERM, SIGINT);
-    LinkClient link(io, config, hello);
+    LinkClient link(io, config, hello, &outbox, hooks);
 
     signals.async_wait([&](const boost::system::error_code& ec, int signo) {
         if (!ec) {
@@ -77,6 +109,8 @@ int main(int argc, char** argv) {
     link.start([&] {
         boost::system::error_code ignored;
         signals.cancel(ignored);
+        // Task containers keep running; the next agent process adopts them.
+        tasks.shutdown();
     });
 
     io.run();

@@ -10,8 +10,14 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include <boost/asio/steady_timer.hpp>
+
+#include <atomic>
 #include <condition_variable>
+#include <deque>
+#include <future>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -24,13 +30,24 @@ namespace websocket = beast::websocket;
 using asio::ip::tcp;
 using boost::system::error_code;
 
+using Ws = websocket::stream<beast::tcp_stream>;
+
+// One connection's writes, one at a time, in order (io thread only).
+struct PeerSession {
+    Ws* ws = nullptr;
+    std::deque<std::string> queue;
+    bool writing = false;
+};
+
 struct TestPeer::Impl {
     std::string token;
     std::uint16_t close_code;
     asio::io_context io;
     tcp::acceptor acceptor{io};
     std::thread thread;
-    std::set<beast::tcp_stream*> open;  // touched on the io thread only
+    std::set<beast::tcp_stream*> open;    // touched on the io thread only
+    std::shared_ptr<PeerSession> newest;  // io thread only
+    std::atomic<bool> auto_ack{true};
 
     mutable std::mutex mu;
     std::condition_variable cv;
@@ -62,11 +79,48 @@ struct TestPeer::Impl {
     asio::awaitable<void> session(std::unique_ptr<websocket::stream<beast::tcp_stream>> ws) {
         auto* lowest = &beast::get_lowest_layer(*ws);
         open.insert(lowest);
-        co_await serve(*ws);
+        auto s = std::make_shared<PeerSession>();
+        s->ws = ws.get();
+        co_await serve(*ws, s);
+        s->ws = nullptr;
         open.erase(lowest);
+        // Let a write in progress finish failing before the stream goes.
+        while (s->writing) {
+            asio::steady_timer t(io, std::chrono::milliseconds(5));
+            co_await t.async_wait(asio::use_awaitable);
+        }
     }
 
-    asio::awaitable<void> serve(websocket::stream<beast::tcp_stream>& ws) {
+    // io thread only.
+    void enqueue(const std::shared_ptr<PeerSession>& s, std::string frame) {
+        s->queue.push_back(std::move(frame));
+        if (!s->writing) {
+            s->writing = true;
+            asio::co_spawn(io, drain(s), asio::detached);
+        }
+    }
+
+    asio::awaitable<void> drain(std::shared_ptr<PeerSession> s) {
+        error_code ec;
+        while (!s->queue.empty() && s->ws && !ec) {
+            const std::string frame = std::move(s->queue.front());
+            s->queue.pop_front();
+            s->ws->text(true);
+            co_await s->ws->async_write(asio::buffer(frame),
+                                        asio::redirect_error(asio::use_awaitable, ec));
+        }
+        s->writing = false;
+    }
+
+    std::string frame_of(protocol::Body body, std::optional<std::string> re = std::nullopt) {
+        protocol::Message m{"s-" + std::to_string(++next_id), std::move(re),
+                            protocol::kProtocolVersion, std::move(body)};
+        return protocol::encode(m);
+    }
+    std::uint64_t next_id = 0;
+
+    asio::awaitable<void> serve(websocket::stream<beast::tcp_stream>& ws,
+                                std::shared_ptr<PeerSession> s) {
         error_code ec;
         auto on = asio::redirect_error(asio::use_awaitable, ec);
         beast::flat_buffer buf;
@@ -101,13 +155,24 @@ struct TestPeer::Impl {
             }
             const bool is_register = std::holds_alternative<protocol::Register>(msg->body);
             const std::string id = msg->id;
+            std::optional<protocol::TaskAck> ack;
+            if (const auto* st = std::get_if<protocol::TaskStatus>(&msg->body)) {
+                ack = protocol::TaskAck{st->attempt_id, st->seq};
+            } else if (const auto* lg = std::get_if<protocol::TaskLog>(&msg->body)) {
+                ack = protocol::TaskAck{lg->attempt_id, lg->seq};
+            }
             record(std::move(*msg));
+            if (ack && auto_ack) {
+                enqueue(s, frame_of(*ack));
+            }
             if (is_register) {
-                protocol::Message reply{"s-1", id, protocol::kProtocolVersion,
-                                        protocol::Registered{1, 1, "2024-01-01T00:00:00Z"}};
-                ws.text(true);
-                co_await ws.async_write(asio::buffer(protocol::encode(reply)), on);
+                newest = s;
+                enqueue(s, frame_of(protocol::Registered{1, 1, "2024-01-01T00:00:00Z"}, id));
                 if (close_code != 0) {
+                    while (s->writing) {
+                        asio::steady_timer t(io, std::chrono::milliseconds(5));
+                        co_await t.async_wait(on);
+                    }
                     websocket::close_reason reason(close_code);
                     reason.reason = "token_revoked";
                     co_await ws.async_close(reason, on);
@@ -171,6 +236,30 @@ bool TestPeer::wait_for(const std::function<bool(const std::vector<protocol::Mes
                         std::chrono::milliseconds deadline) {
     std::unique_lock lock(impl_->mu);
     return impl_->cv.wait_for(lock, deadline, [&] { return pred(impl_->received); });
+}
+
+bool TestPeer::send(protocol::Body body) {
+    std::promise<bool> sent;
+    auto done = sent.get_future();
+    asio::post(impl_->io, [&] {
+        auto s = impl_->newest;
+        if (!s || !s->ws) {
+            sent.set_value(false);
+            return;
+        }
+        impl_->enqueue(s, impl_->frame_of(std::move(body)));
+        sent.set_value(true);
+    });
+    return done.get();
+}
+
+void TestPeer::set_auto_ack(bool on) {
+    impl_->auto_ack = on;
+}
+
+std::vector<protocol::Message> TestPeer::received() const {
+    std::lock_guard lock(impl_->mu);
+    return impl_->received;
 }
 
 bool TestPeer::wait_unauthorized(int n, std::chrono::milliseconds deadline) {

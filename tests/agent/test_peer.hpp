@@ -2,8 +2,9 @@
 
 // A small provider-link server for the agent's tests: accepts WebSocket upgrades on
 // 127.0.0.1, refuses a wrong bearer token with HTTP 401, answers `register` with `registered`
-// (heartbeat_interval_s = 1) and records every message it decodes. Runs its own thread; stop()
-// (or the destructor) drops every connection at once, like a server that dies.
+// (heartbeat_interval_s = 1), acknowledges task reports (task.ack) unless told not to, sends
+// the commands a test gives it, and records every message it decodes. Runs its own thread;
+// stop() (or the destructor) drops every connection at once, like a server that dies.
 
 #include "unidesk/protocol/messages.hpp"
 
@@ -30,6 +31,15 @@ public:
 
     //! Waits until at least `n` handshakes were refused for a wrong or missing token.
     bool wait_unauthorized(int n, std::chrono::milliseconds deadline);
+
+    //! Sends `body` on the newest session; false when none is open.
+    bool send(protocol::Body body);
+
+    //! Whether task.status and task.log are answered with task.ack (the default).
+    void set_auto_ack(bool on);
+
+    //! A copy of everything received so far.
+    std::vector<protocol::Message> received() const;
 
 private:
     struct Impl;

@@ -1,0 +1,575 @@
+#include "docker_client.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cctype>
+#include <ctime>
+
+namespace unidesk::agent {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using local = asio::local::stream_protocol;
+using boost::system::error_code;
+using nlohmann::json;
+using Stream = beast::basic_stream<local>;
+
+// Engine calls that stream (builds, logs) have no deadline; every other read or write has one.
+constexpr auto kConnectTimeout = std::chrono::seconds(10);
+
+Error unavailable(const std::string& socket, const error_code& ec) {
+    return make_error(Errc::unavailable, "docker_unavailable",
+                      "the Docker engine at " + socket + " does not answer: " + ec.message());
+}
+
+Error engine_error(int status, const std::string& body, const std::string& what) {
+    return make_error(status == 404 ? Errc::not_found : Errc::internal,
+                      status == 404 ? "not_found" : "docker_error",
+                      what + ": " + docker_message(body) + " (HTTP " + std::to_string(status) +
+                          ")");
+}
+
+// Runs one asynchronous operation on `io` to completion: the stream's expiry bounds it, which
+// plain blocking sockets cannot do.
+template <class Start>
+error_code run(asio::io_context& io, Start start) {
+    error_code result = asio::error::operation_aborted;
+    start([&](error_code ec, auto&&...) { result = ec; });
+    io.restart();
+    io.run();
+    return result;
+}
+
+// The engine's query strings carry JSON (filters) and paths; escape all but the unreserved.
+std::string query_escape(std::string_view s) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : s) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += kHex[c >> 4];
+            out += kHex[c & 15];
+        }
+    }
+    return out;
+}
+
+std::map<std::string, std::string> string_map(const json& j) {
+    std::map<std::string, std::string> out;
+    if (j.is_object()) {
+        for (const auto& [k, v] : j.items()) {
+            if (v.is_string()) {
+                out.emplace(k, v.get<std::string>());
+            }
+        }
+    }
+    return out;
+}
+
+Result<json> parse_json(const DockerResponse& r, const std::string& what) {
+    auto j = json::parse(r.body, nullptr, false);
+    if (j.is_discarded()) {
+        return make_error(Errc::internal, "docker_error", what + ": the engine's answer is not JSON");
+    }
+    return ok_value(std::move(j));
+}
+
+// The engine's `since` takes Unix seconds with a fraction; its log lines carry RFC 3339 times
+// with nine fraction digits ("2024-05-01T08:00:00.123456789Z").
+std::string unix_time_of(const std::string& rfc3339) {
+    std::tm tm{};
+    const char* rest = strptime(rfc3339.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!rest) {
+        return "0";
+    }
+    std::string fraction;
+    if (*rest == '.') {
+        for (++rest; std::isdigit(static_cast<unsigned char>(*rest)); ++rest) {
+            fraction += *rest;
+        }
+    }
+    return std::to_string(timegm(&tm)) + (fraction.empty() ? "" : "." + fraction);
+}
+
+}  // namespace
+
+// ---- StreamCancel ----
+
+void StreamCancel::cancel() {
+    std::lock_guard lock(mutex_);
+    cancelled_ = true;
+    if (fd_ >= 0) {
+        ::shutdown(fd_, SHUT_RDWR);
+    }
+}
+
+bool StreamCancel::cancelled() const {
+    std::lock_guard lock(mutex_);
+    return cancelled_;
+}
+
+void StreamCancel::attach(int fd) {
+    std::lock_guard lock(mutex_);
+    fd_ = fd;
+    if (cancelled_) {
+        ::shutdown(fd_, SHUT_RDWR);
+    }
+}
+
+void StreamCancel::detach() {
+    std::lock_guard lock(mutex_);
+    fd_ = -1;
+}
+
+// ---- DockerClient ----
+
+DockerClient::DockerClient(std::string socket_path) : socket_path_(std::move(socket_path)) {}
+
+std::string DockerClient::api_version() const {
+    std::lock_guard lock(mutex_);
+    return version_;
+}
+
+std::string DockerClient::path(std::string_view endpoint) const {
+    return "/v" + api_version() + std::string(endpoint);
+}
+
+Result<std::string> DockerClient::negotiate() {
+    // Unversioned, so that any engine answers it.
+    auto r = call("GET", "/version");
+    if (!r) {
+        return r.error();
+    }
+    if (r->status != 200) {
+        return engine_error(r->status, r->body, "asking the engine's version");
+    }
+    auto j = parse_json(*r, "asking the engine's version");
+    if (!j) {
+        return j.error();
+    }
+    const std::string theirs = j->value("ApiVersion", "");
+    auto as_pair = [](const std::string& v) {
+        const auto dot = v.find('.');
+        return std::make_pair(std::atoi(v.substr(0, dot).c_str()),
+                              dot == std::string::npos ? 0 : std::atoi(v.c_str() + dot + 1));
+    };
+    std::string chosen(kApiVersion);
+    if (!theirs.empty() && as_pair(theirs) < as_pair(chosen)) {
+        chosen = theirs;
+    }
+    std::lock_guard lock(mutex_);
+    version_ = chosen;
+    return chosen;
+}
+
+Result<DockerResponse> DockerClient::call(const std::string& method, const std::string& target,
+                                          const std::string& body, std::chrono::seconds timeout) {
+    asio::io_context io;
+    Stream stream(io);
+    stream.expires_after(kConnectTimeout);
+    auto ec = run(io, [&](auto h) { stream.async_connect(local::endpoint(socket_path_), h); });
+    if (ec) {
+        return unavailable(socket_path_, ec);
+    }
+
+    http::request<http::string_body> req{http::string_to_verb(method), target, 11};
+    req.set(http::field::host, "docker");
+    if (!body.empty()) {
+        req.set(http::field::content_type, "application/json");
+    }
+    req.body() = body;
+    req.prepare_payload();
+
+    stream.expires_after(timeout);
+    ec = run(io, [&](auto h) { http::async_write(stream, req, h); });
+    beast::flat_buffer buf;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64 * 1024 * 1024);
+    if (!ec) {
+        ec = run(io, [&](auto h) { http::async_read(stream, buf, parser, h); });
+    }
+    if (ec) {
+        return unavailable(socket_path_, ec);
+    }
+    return DockerResponse{static_cast<int>(parser.get().result_int()),
+                          std::move(parser.get().body())};
+}
+
+Result<int> DockerClient::stream(const std::string& method, const std::string& target,
+                                 const std::filesystem::path* upload,
+                                 const std::function<void(std::string_view)>& on_data,
+                                 StreamCancel* cancel) {
+    asio::io_context io;
+    Stream stream(io);
+    stream.expires_after(kConnectTimeout);
+    auto ec = run(io, [&](auto h) { stream.async_connect(local::endpoint(socket_path_), h); });
+    if (ec) {
+        return unavailable(socket_path_, ec);
+    }
+    stream.expires_never();
+    if (cancel) {
+        cancel->attach(stream.socket().native_handle());
+    }
+    struct Detach {
+        StreamCancel* c;
+        ~Detach() {
+            if (c) {
+                c->detach();
+            }
+        }
+    } detach{cancel};
+
+    if (upload) {
+        http::request<http::file_body> req{http::string_to_verb(method), target, 11};
+        req.set(http::field::host, "docker");
+        req.set(http::field::content_type, "application/x-tar");
+        req.body().open(upload->c_str(), beast::file_mode::scan, ec);
+        if (ec) {
+            return make_error(Errc::internal, "agent_error",
+                              "cannot read " + upload->string() + ": " + ec.message());
+        }
+        req.prepare_payload();
+        ec = run(io, [&](auto h) { http::async_write(stream, req, h); });
+    } else {
+        http::request<http::empty_body> req{http::string_to_verb(method), target, 11};
+        req.set(http::field::host, "docker");
+        ec = run(io, [&](auto h) { http::async_write(stream, req, h); });
+    }
+
+    beast::flat_buffer buf;
+    http::response_parser<http::buffer_body> parser;
+    parser.body_limit(boost::none);
+    if (!ec) {
+        ec = run(io, [&](auto h) { http::async_read_header(stream, buf, parser, h); });
+    }
+    const int status = ec ? 0 : static_cast<int>(parser.get().result_int());
+    std::string error_body;
+    char chunk[16 * 1024];
+    while (!ec && !parser.is_done()) {
+        parser.get().body().data = chunk;
+        parser.get().body().size = sizeof chunk;
+        // read_some returns as soon as some of the body came: output is passed on as it is made.
+        ec = run(io, [&](auto h) { http::async_read_some(stream, buf, parser, h); });
+        if (ec == http::error::need_buffer) {
+            ec = {};
+        }
+        const std::string_view got(chunk, sizeof chunk - parser.get().body().size);
+        if (status >= 300) {
+            error_body.append(got.substr(0, 64 * 1024 - std::min<std::size_t>(
+                                                           error_body.size(), 64 * 1024)));
+        } else if (!got.empty()) {
+            on_data(got);
+        }
+    }
+
+    if (cancel && cancel->cancelled()) {
+        return make_error(Errc::conflict, "cancelled", "the stream was cancelled");
+    }
+    if (ec) {
+        return unavailable(socket_path_, ec);
+    }
+    if (status >= 300) {
+        return engine_error(status, error_body, method + " " + target);
+    }
+    return status;
+}
+
+Result<bool> DockerClient::image_exists(const std::string& tag) {
+    auto r = call("GET", path("/images/" + tag + "/json"));
+    if (!r) {
+        return r.error();
+    }
+    if (r->status == 404) {
+        return false;
+    }
+    if (r->status != 200) {
+        return engine_error(r->status, r->body, "inspecting image " + tag);
+    }
+    return true;
+}
+
+Result<void> DockerClient::build_image(const std::filesystem::path& context_tar,
+                                       const std::string& dockerfile, const std::string& tag,
+                                       const std::map<std::string, std::string>& labels,
+                                       const std::function<void(std::string_view)>& on_output,
+                                       StreamCancel* cancel) {
+    const std::string target = path("/build?t=" + query_escape(tag) +
+                                    "&dockerfile=" + query_escape(dockerfile) +
+                                    "&rm=1&forcerm=1&labels=" + query_escape(json(labels).dump()));
+    // The answer is JSON objects one after another; a failed build is one with `error`.
+    std::string pending;
+    std::string failure;
+    auto on_data = [&](std::string_view bytes) {
+        pending.append(bytes);
+        std::size_t start = 0;
+        for (auto nl = pending.find('\n', start); nl != std::string::npos;
+             nl = pending.find('\n', start)) {
+            auto j = json::parse(pending.substr(start, nl - start), nullptr, false);
+            start = nl + 1;
+            if (!j.is_object()) {
+                continue;
+            }
+            if (j.contains("error")) {
+                failure = j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump();
+                on_output(failure + "\n");
+            } else if (j.contains("stream") && j["stream"].is_string()) {
+                on_output(j["stream"].get<std::string>());
+            } else if (j.contains("status") && j["status"].is_string()) {
+                on_output(j["status"].get<std::string>() + "\n");
+            }
+        }
+        pending.erase(0, start);
+    };
+
+    auto r = stream("POST", target, &context_tar, on_data, cancel);
+    if (!r) {
+        if (r.error().code == "docker_error") {
+            return make_error(Errc::invalid_argument, "image_build_failed", r.error().message);
+        }
+        return r.error();
+    }
+    if (!failure.empty()) {
+        return make_error(Errc::invalid_argument, "image_build_failed", failure);
+    }
+    return {};
+}
+
+Result<std::string> DockerClient::create_container(const ContainerSpec& spec) {
+    json env = json::array();
+    for (const auto& [k, v] : spec.env) {
+        env.push_back(k + "=" + v);
+    }
+    json host = {{"Binds", json::array({spec.workspace_dir + ":/workspace"})},
+                 {"NanoCpus", spec.nano_cpus},
+                 {"Memory", spec.memory_bytes}};
+    if (!spec.gpu_indices.empty()) {
+        json ids = json::array();
+        for (auto i : spec.gpu_indices) {
+            ids.push_back(std::to_string(i));
+        }
+        host["DeviceRequests"] = json::array(
+            {{{"Driver", "nvidia"}, {"DeviceIDs", ids}, {"Capabilities", {{"gpu"}}}}});
+    }
+    json body = {{"Image", spec.image},
+                 {"Env", env},
+                 {"WorkingDir", "/workspace"},
+                 {"Labels", spec.labels},
+                 {"HostConfig", host}};
+    if (!spec.command.empty()) {
+        body["Cmd"] = spec.command;
+    }
+
+    auto r = call("POST", path("/containers/create?name=" + query_escape(spec.name)), body.dump());
+    if (!r) {
+        return r.error();
+    }
+    if (r->status != 201) {
+        return engine_error(r->status, r->body, "creating the container");
+    }
+    auto j = parse_json(*r, "creating the container");
+    if (!j) {
+        return j.error();
+    }
+    return j->value("Id", "");
+}
+
+Result<void> DockerClient::start_container(const std::string& id) {
+    auto r = call("POST", path("/containers/" + id + "/start"));
+    if (!r) {
+        return r.error();
+    }
+    if (r->status != 204 && r->status != 304) {
+        return engine_error(r->status, r->body, "starting the container");
+    }
+    return {};
+}
+
+Result<void> DockerClient::follow_logs(const std::string& id, const std::string& since,
+                                       const std::function<void(const LogFrame&)>& on_frame,
+                                       StreamCancel* cancel) {
+    std::string target = "/containers/" + id + "/logs?follow=1&stdout=1&stderr=1&timestamps=1";
+    if (!since.empty()) {
+        target += "&since=" + unix_time_of(since);
+    }
+    LogDemuxer demux;
+    auto on_data = [&](std::string_view bytes) {
+        demux.feed(bytes, [&](std::string_view stream, std::string_view payload) {
+            // With timestamps, every frame starts with the line's time and one space.
+            const auto space = payload.find(' ');
+            LogFrame f{stream, {}, payload};
+            if (space != std::string_view::npos && space < 40) {
+                f.timestamp = payload.substr(0, space);
+                f.data = payload.substr(space + 1);
+            }
+            if (!since.empty() && !f.timestamp.empty() && f.timestamp <= since) {
+                return;
+            }
+            on_frame(f);
+        });
+    };
+    auto r = stream("GET", path(target), nullptr, on_data, cancel);
+    if (!r) {
+        return r.error();
+    }
+    return {};
+}
+
+Result<std::int64_t> DockerClient::wait_container(const std::string& id) {
+    auto r = call("POST", path("/containers/" + id + "/wait"), {}, std::chrono::hours(24 * 365));
+    if (!r) {
+        return r.error();
+    }
+    if (r->status != 200) {
+        return engine_error(r->status, r->body, "waiting for the container");
+    }
+    auto j = parse_json(*r, "waiting for the container");
+    if (!j) {
+        return j.error();
+    }
+    return j->value("StatusCode", std::int64_t{-1});
+}
+
+Result<void> DockerClient::stop_container(const std::string& id, std::chrono::seconds grace) {
+    auto r = call("POST", path("/containers/" + id + "/stop?t=" + std::to_string(grace.count())),
+                  {}, grace + std::chrono::seconds(60));
+    if (!r) {
+        return r.error();
+    }
+    if (r->status != 204 && r->status != 304) {
+        return engine_error(r->status, r->body, "stopping the container");
+    }
+    return {};
+}
+
+Result<void> DockerClient::remove_container(const std::string& id) {
+    auto r = call("DELETE", path("/containers/" + id + "?force=1&v=1"));
+    if (!r) {
+        return r.error();
+    }
+    if (r->status != 204 && r->status != 404) {
+        return engine_error(r->status, r->body, "removing the container");
+    }
+    return {};
+}
+
+Result<ContainerState> DockerClient::inspect_container(const std::string& id) {
+    auto r = call("GET", path("/containers/" + id + "/json"));
+    if (!r) {
+        return r.error();
+    }
+    if (r->status != 200) {
+        return engine_error(r->status, r->body, "inspecting the container");
+    }
+    auto j = parse_json(*r, "inspecting the container");
+    if (!j) {
+        return j.error();
+    }
+    const auto& s = (*j)["State"];
+    ContainerState out;
+    out.status = s.value("Status", "");
+    out.running = s.value("Running", false);
+    out.exit_code = s.value("ExitCode", std::int64_t{0});
+    out.started_at = s.value("StartedAt", "");
+    out.finished_at = s.value("FinishedAt", "");
+    return out;
+}
+
+Result<std::vector<ContainerInfo>> DockerClient::list_containers(const std::string& key,
+                                                                 const std::string& value) {
+    const json filters = {{"label", {key + "=" + value}}};
+    auto r = call("GET", path("/containers/json?all=1&filters=" + query_escape(filters.dump())));
+    if (!r) {
+        return r.error();
+    }
+    if (r->status != 200) {
+        return engine_error(r->status, r->body, "listing containers");
+    }
+    auto j = parse_json(*r, "listing containers");
+    if (!j) {
+        return j.error();
+    }
+    std::vector<ContainerInfo> out;
+    for (const auto& c : *j) {
+        out.push_back({c.value("Id", ""), c.value("State", ""), string_map(c["Labels"])});
+    }
+    return out;
+}
+
+Result<std::vector<ImageInfo>> DockerClient::list_images(const std::string& key) {
+    const json filters = {{"label", {key}}};
+    auto r = call("GET", path("/images/json?filters=" + query_escape(filters.dump())));
+    if (!r) {
+        return r.error();
+    }
+    if (r->status != 200) {
+        return engine_error(r->status, r->body, "listing images");
+    }
+    auto j = parse_json(*r, "listing images");
+    if (!j) {
+        return j.error();
+    }
+    std::vector<ImageInfo> out;
+    for (const auto& i : *j) {
+        ImageInfo info{i.value("Id", ""), {}, i.value("Created", std::int64_t{0}),
+                       i.value("Size", std::int64_t{0}), string_map(i["Labels"])};
+        if (i.contains("RepoTags") && i["RepoTags"].is_array()) {
+            for (const auto& t : i["RepoTags"]) {
+                info.tags.push_back(t.get<std::string>());
+            }
+        }
+        out.push_back(std::move(info));
+    }
+    return out;
+}
+
+Result<void> DockerClient::remove_image(const std::string& id) {
+    auto r = call("DELETE", path("/images/" + id + "?force=1"));
+    if (!r) {
+        return r.error();
+    }
+    if (r->status != 200 && r->status != 404) {
+        return engine_error(r->status, r->body, "removing image " + id);
+    }
+    return {};
+}
+
+// ---- LogDemuxer ----
+
+void LogDemuxer::feed(std::string_view bytes,
+                      const std::function<void(std::string_view, std::string_view)>& on_frame) {
+    pending_.append(bytes);
+    std::size_t at = 0;
+    while (pending_.size() - at >= 8) {
+        const auto* h = reinterpret_cast<const unsigned char*>(pending_.data() + at);
+        const std::size_t len = (std::size_t{h[4]} << 24) | (std::size_t{h[5]} << 16) |
+                                (std::size_t{h[6]} << 8) | std::size_t{h[7]};
+        if (pending_.size() - at - 8 < len) {
+            break;
+        }
+        const std::string_view stream = h[0] == 2 ? "stderr" : "stdout";
+        on_frame(stream, std::string_view(pending_).substr(at + 8, len));
+        at += 8 + len;
+    }
+    pending_.erase(0, at);
+}
+
+std::string docker_message(const std::string& body) {
+    auto j = json::parse(body, nullptr, false);
+    if (j.is_object() && j.contains("message") && j["message"].is_string()) {
+        return j["message"].get<std::string>();
+    }
+    return body.substr(0, 500);
+}
+
+}  // namespace unidesk::agent

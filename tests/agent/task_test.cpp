@@ -1,0 +1,457 @@
+// The agent running tasks for real: the unidesk-agent program against the test peer, with the
+// machine's Docker engine, a base image made here from busybox, and code and env repositories
+// made here with git at known commits (file:// remotes).
+
+#include "agent/child_process.hpp"
+#include "agent/test_peer.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+using namespace unidesk::test;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+namespace protocol = unidesk::protocol;
+using protocol::Message;
+
+namespace {
+
+const std::string kToken = "udn_" + std::string(64, 'e');
+const std::string kBaseImage = "unidesk-test/busybox:1";
+
+// Runs a shell command; its output, and whether it exited 0.
+std::pair<std::string, bool> shell(const std::string& command) {
+    std::string out;
+    FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+    if (!p) {
+        return {"", false};
+    }
+    std::array<char, 4096> buf{};
+    while (std::fgets(buf.data(), buf.size(), p)) {
+        out += buf.data();
+    }
+    const int status = ::pclose(p);
+    return {out, status == 0};
+}
+
+std::string must(const std::string& command) {
+    auto [out, ok] = shell(command);
+    INFO(command << "\n" << out);
+    REQUIRE(ok);
+    return out;
+}
+
+// A base image from the static busybox, made once per test run (no registry is reachable).
+void ensure_base_image() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        if (shell("docker image inspect " + kBaseImage + " >/dev/null").second) {
+            return;
+        }
+        const std::string dir = make_temp_dir();
+        must("mkdir -p " + dir + "/rootfs/bin " + dir + "/rootfs/tmp && cp /bin/busybox " + dir +
+             "/rootfs/bin/ && for a in $(/bin/busybox --list); do [ -e " + dir +
+             "/rootfs/bin/$a ] || ln -s busybox " + dir + "/rootfs/bin/$a; done && tar -C " +
+             dir + "/rootfs -c . | docker import -c 'ENV PATH=/bin' - " + kBaseImage);
+    });
+}
+
+// A git repository with these files (path -> content) in one commit; its commit id.
+std::string commit_repo(const std::string& dir, const std::map<std::string, std::string>& files) {
+    fs::create_directories(dir);
+    if (!fs::exists(dir + "/.git")) {
+        must("git init -q -b main " + dir);
+    }
+    for (const auto& [path, content] : files) {
+        fs::create_directories(fs::path(dir + "/" + path).parent_path());
+        std::ofstream(dir + "/" + path) << content;
+    }
+    must("cd " + dir + " && git add -A && git -c user.name=t -c user.email=t@example.org commit " +
+         "-q -m change");
+    auto id = must("git -C " + dir + " rev-parse HEAD");
+    return id.substr(0, 40);
+}
+
+// Code and env repositories and a node with a config of its own.
+struct Fixture {
+    std::string dir = make_temp_dir();
+    std::string code_url = "file://" + dir + "/code";
+    std::string env_url = "file://" + dir + "/env";
+    std::string code_commit;
+    std::string env_commit;
+    std::unique_ptr<TestPeer> peer = std::make_unique<TestPeer>(kToken);
+    std::unique_ptr<ChildProcess> agent;
+    std::string node = "task-node-" + std::to_string(::getpid());
+
+    Fixture() {
+        ensure_base_image();
+        code_commit = commit_repo(dir + "/code", {{"hello.txt", "hello from the code\n"}});
+        // A marker unique to this fixture, so the first build here really builds.
+        env_commit = commit_repo(
+            dir + "/env", {{"Dockerfile", "FROM " + kBaseImage + "\nRUN echo built-" +
+                                              fs::path(dir).filename().string() +
+                                              " > /built.txt\n"}});
+        start_agent();
+    }
+
+    ~Fixture() {
+        if (agent) {
+            agent->signal(SIGKILL);
+        }
+        shell("docker rm -f $(docker ps -aq --filter label=unidesk.node=" + node +
+              ") >/dev/null 2>&1");
+    }
+
+    void start_agent() {
+        std::ofstream(dir + "/agent.toml")
+            << "server = \"ws://127.0.0.1:" << peer->port() << "\"\n"
+            << "token = \"" << kToken << "\"\nname = \"" << node << "\"\n"
+            << "work_dir = \"" << dir << "/work\"\n"
+            << "[reconnect]\nbase_s = 0.1\ncap_s = 0.5\n[tasks]\nslots = 2\n"
+            << "[git]\nallow_local_remotes = true\n";
+        agent = std::make_unique<ChildProcess>(
+            UNIDESK_AGENT_BINARY, std::vector<std::string>{"--config", dir + "/agent.toml"},
+            std::map<std::string, std::string>{{"PATH", "/usr/bin:/bin"}});
+        REQUIRE(peer->wait_for([](const auto& m) { return count_type(m, "register") >= 1; }, 30s));
+    }
+
+    protocol::TaskAssign task(const std::string& attempt, std::vector<std::string> command) {
+        protocol::TaskAssign t;
+        t.attempt_id = attempt;
+        t.task_id = "task-" + attempt;
+        t.code_repo_url = code_url;
+        t.code_commit_id = code_commit;
+        t.env_repo_url = env_url;
+        t.env_commit_id = env_commit;
+        t.dockerfile_path = "Dockerfile";
+        t.command = std::move(command);
+        t.time_limit_s = 120;
+        return t;
+    }
+};
+
+std::vector<protocol::TaskStatus> statuses(const std::vector<Message>& msgs,
+                                           const std::string& attempt) {
+    std::map<std::uint64_t, protocol::TaskStatus> by_seq;
+    for (const auto& m : msgs) {
+        if (const auto* s = std::get_if<protocol::TaskStatus>(&m.body)) {
+            if (s->attempt_id == attempt) {
+                by_seq.emplace(s->seq, *s);
+            }
+        }
+    }
+    std::vector<protocol::TaskStatus> out;
+    for (auto& [seq, s] : by_seq) {
+        out.push_back(s);
+    }
+    return out;
+}
+
+// An attempt's output on one stream (or all), each seq once, in seq order.
+std::string output(const std::vector<Message>& msgs, const std::string& attempt,
+                   const std::string& stream = {}) {
+    std::map<std::uint64_t, std::string> by_seq;
+    for (const auto& m : msgs) {
+        if (const auto* l = std::get_if<protocol::TaskLog>(&m.body)) {
+            if (l->attempt_id == attempt && (stream.empty() || l->stream == stream)) {
+                by_seq.emplace(l->seq, l->data);
+            }
+        }
+    }
+    std::string out;
+    for (auto& [seq, d] : by_seq) {
+        out += d;
+    }
+    return out;
+}
+
+// Every seq of the attempt, both types, each once.
+std::set<std::uint64_t> seqs(const std::vector<Message>& msgs, const std::string& attempt) {
+    std::set<std::uint64_t> out;
+    for (const auto& m : msgs) {
+        if (const auto* s = std::get_if<protocol::TaskStatus>(&m.body); s &&
+                                                                         s->attempt_id == attempt) {
+            out.insert(s->seq);
+        } else if (const auto* l = std::get_if<protocol::TaskLog>(&m.body);
+                   l && l->attempt_id == attempt) {
+            out.insert(l->seq);
+        }
+    }
+    return out;
+}
+
+bool is_final(const std::string& phase) {
+    return phase == "succeeded" || phase == "failed" || phase == "cancelled" ||
+           phase == "rejected";
+}
+
+// Waits for the attempt's last report; it.
+protocol::TaskStatus final_status(TestPeer& peer, const std::string& attempt,
+                                  std::chrono::seconds deadline = 120s) {
+    protocol::TaskStatus last;
+    peer.wait_for(
+        [&](const std::vector<Message>& m) {
+            auto s = statuses(m, attempt);
+            if (!s.empty() && is_final(s.back().phase)) {
+                last = s.back();
+                return true;
+            }
+            return false;
+        },
+        deadline);
+    return last;
+}
+
+std::vector<std::string> phases(const std::vector<protocol::TaskStatus>& s) {
+    std::vector<std::string> out;
+    for (const auto& x : s) {
+        out.push_back(x.phase);
+    }
+    return out;
+}
+
+bool contiguous(const std::set<std::uint64_t>& s) {
+    return !s.empty() && *s.begin() == 1 && *s.rbegin() == s.size();
+}
+
+// Whether the attempt's containers are all gone within `deadline` (polled: the engine has no
+// event this test could wait on more simply).
+bool containers_gone(const std::string& attempt, std::chrono::milliseconds deadline) {
+    const auto until = std::chrono::steady_clock::now() + deadline;
+    while (std::chrono::steady_clock::now() < until) {
+        if (shell("docker ps -aq --filter label=unidesk.attempt=" + attempt).first.empty()) {
+            return true;
+        }
+        std::this_thread::sleep_for(100ms);
+    }
+    return false;
+}
+
+}  // namespace
+
+TEST_CASE("a task runs at its commits, reports each phase and its output, and the same env is "
+          "built once",
+          "[agent][task][docker]") {
+    Fixture f;
+    const auto t0 = std::chrono::steady_clock::now();
+    REQUIRE(f.peer->send(f.task(
+        "att-ok-1", {"sh", "-c", "cat /built.txt; cat hello.txt; echo to-stderr >&2; pwd"})));
+    auto last = final_status(*f.peer, "att-ok-1");
+    const auto first_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - t0);
+    auto msgs = f.peer->received();
+    INFO(f.agent->output());
+    INFO(output(msgs, "att-ok-1"));
+    REQUIRE(last.phase == "succeeded");
+    CHECK(last.exit_code == 0u);
+    CHECK(phases(statuses(msgs, "att-ok-1")) ==
+          std::vector<std::string>{"accepted", "fetching", "building", "running", "succeeded"});
+    CHECK_THAT(output(msgs, "att-ok-1", "stdout"),
+               Catch::Contains("built-") && Catch::Contains("hello from the code") &&
+                   Catch::Contains("/workspace"));
+    CHECK(output(msgs, "att-ok-1", "stderr") == "to-stderr\n");
+    CHECK_THAT(output(msgs, "att-ok-1", "agent"), Catch::Contains("building environment image"));
+    CHECK(contiguous(seqs(msgs, "att-ok-1")));
+    CHECK_FALSE(statuses(msgs, "att-ok-1")[3].container_id.empty());
+    // The container is removed once its end is reported.
+    CHECK(containers_gone("att-ok-1", 10s));
+
+    // The same env again: the image is there, so nothing is built.
+    const auto t1 = std::chrono::steady_clock::now();
+    REQUIRE(f.peer->send(f.task("att-ok-2", {"cat", "hello.txt"})));
+    last = final_status(*f.peer, "att-ok-2");
+    const auto second_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - t1);
+    msgs = f.peer->received();
+    REQUIRE(last.phase == "succeeded");
+    CHECK_THAT(output(msgs, "att-ok-2", "agent"), Catch::Contains("not built again"));
+    CHECK(output(msgs, "att-ok-2", "stdout") == "hello from the code\n");
+    WARN("first task (with image build) " << first_ms.count() << " ms, second (image present) "
+                                          << second_ms.count() << " ms");
+    CHECK(second_ms < first_ms);
+}
+
+TEST_CASE("an unknown commit fails the task with git_fetch_failed", "[agent][task][docker]") {
+    Fixture f;
+    auto t = f.task("att-nocommit", {"true"});
+    t.code_commit_id = std::string(40, 'a');
+    REQUIRE(f.peer->send(t));
+    auto last = final_status(*f.peer, "att-nocommit");
+    INFO(f.agent->output());
+    CHECK(last.phase == "failed");
+    CHECK(last.cause == "git_fetch_failed");
+    CHECK_FALSE(last.message.empty());
+
+    // The node goes on working.
+    REQUIRE(f.peer->send(f.task("att-after", {"true"})));
+    CHECK(final_status(*f.peer, "att-after").phase == "succeeded");
+}
+
+TEST_CASE("a Dockerfile that fails to build fails the task with the builder's message",
+          "[agent][task][docker]") {
+    Fixture f;
+    f.env_commit = commit_repo(f.dir + "/env", {{"Dockerfile", "FROM " + kBaseImage +
+                                                                   "\nRUN echo broken; exit 7\n"}});
+    REQUIRE(f.peer->send(f.task("att-badbuild", {"true"})));
+    auto last = final_status(*f.peer, "att-badbuild");
+    INFO(f.agent->output());
+    CHECK(last.phase == "failed");
+    CHECK(last.cause == "image_build_failed");
+    CHECK_THAT(last.message, Catch::Contains("7"));
+    CHECK_THAT(output(f.peer->received(), "att-badbuild", "agent"), Catch::Contains("broken"));
+}
+
+TEST_CASE("a command that exits 3 fails with exit_nonzero and its code", "[agent][task][docker]") {
+    Fixture f;
+    REQUIRE(f.peer->send(f.task("att-exit3", {"sh", "-c", "echo before; exit 3"})));
+    auto last = final_status(*f.peer, "att-exit3");
+    CHECK(last.phase == "failed");
+    CHECK(last.cause == "exit_nonzero");
+    CHECK(last.exit_code == 3u);
+    CHECK(output(f.peer->received(), "att-exit3", "stdout") == "before\n");
+}
+
+TEST_CASE("the time limit stops a task and reports timeout", "[agent][task][docker]") {
+    Fixture f;
+    auto t = f.task("att-slow", {"sleep", "60"});
+    t.time_limit_s = 2;
+    const auto t0 = std::chrono::steady_clock::now();
+    REQUIRE(f.peer->send(t));
+    auto last = final_status(*f.peer, "att-slow", 60s);
+    INFO(f.agent->output());
+    CHECK(last.phase == "failed");
+    CHECK(last.cause == "timeout");
+    // busybox sleep ignores nothing: SIGTERM ends it at once, well before the grace period.
+    CHECK(std::chrono::steady_clock::now() - t0 < 40s);
+}
+
+TEST_CASE("a task cancelled while it runs is stopped and reported cancelled",
+          "[agent][task][docker]") {
+    Fixture f;
+    REQUIRE(f.peer->send(f.task("att-cancel", {"sh", "-c", "echo started; sleep 60"})));
+    REQUIRE(f.peer->wait_for(
+        [](const auto& m) { return output(m, "att-cancel", "stdout") == "started\n"; }, 60s));
+    REQUIRE(f.peer->send(protocol::TaskCancel{"att-cancel", "cancelled", 2}));
+    auto last = final_status(*f.peer, "att-cancel", 30s);
+    INFO(f.agent->output());
+    CHECK(last.phase == "cancelled");
+    CHECK(last.cause == "cancelled");
+}
+
+TEST_CASE("two tasks on the same repositories run at once", "[agent][task][docker]") {
+    Fixture f;
+    REQUIRE(f.peer->send(f.task("att-par-1", {"sh", "-c", "sleep 1; cat hello.txt"})));
+    REQUIRE(f.peer->send(f.task("att-par-2", {"sh", "-c", "sleep 1; cat hello.txt"})));
+    auto a = final_status(*f.peer, "att-par-1");
+    auto b = final_status(*f.peer, "att-par-2");
+    INFO(f.agent->output());
+    CHECK(a.phase == "succeeded");
+    CHECK(b.phase == "succeeded");
+    const auto msgs = f.peer->received();
+    CHECK(output(msgs, "att-par-1", "stdout") == "hello from the code\n");
+    CHECK(output(msgs, "att-par-2", "stdout") == "hello from the code\n");
+}
+
+TEST_CASE("output made while the link was down arrives after reconnecting, without gaps or "
+          "duplicates",
+          "[agent][task][docker]") {
+    Fixture f;
+    REQUIRE(f.peer->send(f.task(
+        "att-buffer", {"sh", "-c", "i=1; while [ $i -le 30 ]; do echo $i; i=$((i+1)); "
+                                   "sleep 0.1; done"})));
+    REQUIRE(f.peer->wait_for(
+        [](const auto& m) { return output(m, "att-buffer", "stdout").size() >= 4; }, 60s));
+
+    // The server dies mid-task and comes back on the same port a little later.
+    auto before = f.peer->received();
+    const auto port = f.peer->port();
+    f.peer.reset();
+    std::this_thread::sleep_for(1500ms);
+    f.peer = std::make_unique<TestPeer>(kToken, port);
+    auto last = final_status(*f.peer, "att-buffer", 60s);
+    INFO(f.agent->output());
+    REQUIRE(last.phase == "succeeded");
+
+    auto all = before;
+    const auto after = f.peer->received();
+    all.insert(all.end(), after.begin(), after.end());
+    std::string expected;
+    for (int i = 1; i <= 30; ++i) {
+        expected += std::to_string(i) + "\n";
+    }
+    CHECK(output(all, "att-buffer", "stdout") == expected);
+    CHECK(contiguous(seqs(all, "att-buffer")));
+}
+
+TEST_CASE("a restarted agent reports its running containers and goes on or stops as the server "
+          "says",
+          "[agent][task][docker]") {
+    Fixture f;
+    REQUIRE(f.peer->send(f.task(
+        "att-keep", {"sh", "-c", "i=1; while [ $i -le 40 ]; do echo $i; i=$((i+1)); "
+                                 "sleep 0.1; done"})));
+    REQUIRE(f.peer->send(f.task("att-drop", {"sleep", "60"})));
+    REQUIRE(f.peer->wait_for(
+        [](const auto& m) {
+            auto s = statuses(m, "att-drop");
+            return output(m, "att-keep", "stdout").size() >= 4 && !s.empty() &&
+                   s.back().phase == "running";
+        },
+        60s));
+
+    // kill -9: nothing is said; the containers go on without their agent.
+    f.agent->signal(SIGKILL);
+    f.agent->wait_exit(10s);
+    const auto before = f.peer->received();
+    std::uint64_t last_seq = 0;
+    std::string logs_after;
+    for (const auto& m : before) {
+        if (const auto* l = std::get_if<protocol::TaskLog>(&m.body);
+            l && l->attempt_id == "att-keep") {
+            last_seq = std::max(last_seq, l->seq);
+            logs_after = std::max(logs_after, l->until);
+        } else if (const auto* s = std::get_if<protocol::TaskStatus>(&m.body);
+                   s && s->attempt_id == "att-keep") {
+            last_seq = std::max(last_seq, s->seq);
+        }
+    }
+    std::this_thread::sleep_for(1s);  // output made while no agent runs
+
+    f.peer = std::make_unique<TestPeer>(kToken);
+    f.start_agent();
+    const auto reg = std::get<protocol::Register>(f.peer->received().front().body);
+    std::set<std::string> reported;
+    for (const auto& r : reg.running) {
+        reported.insert(r.attempt_id);
+    }
+    CHECK(reported == std::set<std::string>{"att-keep", "att-drop"});
+
+    REQUIRE(f.peer->send(protocol::TaskResume{"att-keep", last_seq, logs_after}));
+    REQUIRE(f.peer->send(protocol::TaskCancel{"att-drop", "stale", 1}));
+    auto last = final_status(*f.peer, "att-keep", 60s);
+    INFO(f.agent->output());
+    REQUIRE(last.phase == "succeeded");
+
+    auto all = before;
+    const auto after = f.peer->received();
+    all.insert(all.end(), after.begin(), after.end());
+    std::string expected;
+    for (int i = 1; i <= 40; ++i) {
+        expected += std::to_string(i) + "\n";
+    }
+    CHECK(output(all, "att-keep", "stdout") == expected);
+    CHECK(contiguous(seqs(all, "att-keep")));
+
+    // The stale attempt's container is stopped and removed, and nothing more is reported of it.
+    CHECK(containers_gone("att-drop", 20s));
+    CHECK(statuses(after, "att-drop").empty());
+}
