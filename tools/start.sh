@@ -17,6 +17,8 @@ node_name=$(hostname -s | tr -c 'A-Za-z0-9._\n-' '-')
 
 ./tools/install-deps.sh
 ./tools/build.sh
+# The local agent runs tasks with this machine's Docker engine.
+./tools/dockerd.sh
 
 mkdir -p "$state"
 url=$(./tools/pg-cluster.sh start "$state/pg" "$pg_port")

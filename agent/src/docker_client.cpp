@@ -32,10 +32,10 @@ Error unavailable(const std::string& socket, const error_code& ec) {
 }
 
 Error engine_error(int status, const std::string& body, const std::string& what) {
-    return make_error(status == 404 ? Errc::not_found : Errc::internal,
-                      status == 404 ? "not_found" : "docker_error",
-                      what + ": " + docker_message(body) + " (HTTP " + std::to_string(status) +
-                          ")");
+    return make_error(
+        status == 404 ? Errc::not_found : Errc::internal,
+        status == 404 ? "not_found" : "docker_error",
+        what + ": " + docker_message(body) + " (HTTP " + std::to_string(status) + ")");
 }
 
 // Runs one asynchronous operation on `io` to completion: the stream's expiry bounds it, which
@@ -75,14 +75,6 @@ std::map<std::string, std::string> string_map(const json& j) {
         }
     }
     return out;
-}
-
-Result<json> parse_json(const DockerResponse& r, const std::string& what) {
-    auto j = json::parse(r.body, nullptr, false);
-    if (j.is_discarded()) {
-        return make_error(Errc::internal, "docker_error", what + ": the engine's answer is not JSON");
-    }
-    return ok_value(std::move(j));
 }
 
 // The engine's `since` takes Unix seconds with a fraction; its log lines carry RFC 3339 times
@@ -147,14 +139,7 @@ std::string DockerClient::path(std::string_view endpoint) const {
 
 Result<std::string> DockerClient::negotiate() {
     // Unversioned, so that any engine answers it.
-    auto r = call("GET", "/version");
-    if (!r) {
-        return r.error();
-    }
-    if (r->status != 200) {
-        return engine_error(r->status, r->body, "asking the engine's version");
-    }
-    auto j = parse_json(*r, "asking the engine's version");
+    auto j = expect_json("GET", "", {200}, "asking the engine's version");
     if (!j) {
         return j.error();
     }
@@ -266,8 +251,8 @@ Result<int> DockerClient::stream(const std::string& method, const std::string& t
         }
         const std::string_view got(chunk, sizeof chunk - parser.get().body().size);
         if (status >= 300) {
-            error_body.append(got.substr(0, 64 * 1024 - std::min<std::size_t>(
-                                                           error_body.size(), 64 * 1024)));
+            error_body.append(
+                got.substr(0, 64 * 1024 - std::min<std::size_t>(error_body.size(), 64 * 1024)));
         } else if (!got.empty()) {
             on_data(got);
         }
@@ -285,18 +270,42 @@ Result<int> DockerClient::stream(const std::string& method, const std::string& t
     return status;
 }
 
-Result<bool> DockerClient::image_exists(const std::string& tag) {
-    auto r = call("GET", path("/images/" + tag + "/json"));
+Result<DockerResponse> DockerClient::expect(const std::string& method, const std::string& endpoint,
+                                            std::initializer_list<int> ok, const std::string& what,
+                                            const std::string& body, std::chrono::seconds timeout) {
+    // An empty endpoint is the unversioned GET /version.
+    auto r = call(method, endpoint.empty() ? "/version" : path(endpoint), body, timeout);
     if (!r) {
         return r.error();
     }
-    if (r->status == 404) {
-        return false;
+    if (std::find(ok.begin(), ok.end(), r->status) == ok.end()) {
+        return engine_error(r->status, r->body, what);
     }
-    if (r->status != 200) {
-        return engine_error(r->status, r->body, "inspecting image " + tag);
+    return r;
+}
+
+Result<nlohmann::json> DockerClient::expect_json(const std::string& method,
+                                                 const std::string& endpoint,
+                                                 std::initializer_list<int> ok,
+                                                 const std::string& what, const std::string& body) {
+    auto r = expect(method, endpoint, ok, what, body);
+    if (!r) {
+        return r.error();
     }
-    return true;
+    auto j = json::parse(r->body, nullptr, false);
+    if (j.is_discarded()) {
+        return make_error(Errc::internal, "docker_error",
+                          what + ": the engine's answer is not JSON");
+    }
+    return ok_value(std::move(j));
+}
+
+Result<bool> DockerClient::image_exists(const std::string& tag) {
+    auto r = expect("GET", "/images/" + tag + "/json", {200, 404}, "inspecting image " + tag);
+    if (!r) {
+        return r.error();
+    }
+    return r->status == 200;
 }
 
 Result<void> DockerClient::build_image(const std::filesystem::path& context_tar,
@@ -304,9 +313,9 @@ Result<void> DockerClient::build_image(const std::filesystem::path& context_tar,
                                        const std::map<std::string, std::string>& labels,
                                        const std::function<void(std::string_view)>& on_output,
                                        StreamCancel* cancel) {
-    const std::string target = path("/build?t=" + query_escape(tag) +
-                                    "&dockerfile=" + query_escape(dockerfile) +
-                                    "&rm=1&forcerm=1&labels=" + query_escape(json(labels).dump()));
+    const std::string target =
+        path("/build?t=" + query_escape(tag) + "&dockerfile=" + query_escape(dockerfile) +
+             "&rm=1&forcerm=1&labels=" + query_escape(json(labels).dump()));
     // The answer is JSON objects one after another; a failed build is one with `error`.
     std::string pending;
     std::string failure;
@@ -321,7 +330,8 @@ Result<void> DockerClient::build_image(const std::filesystem::path& context_tar,
                 continue;
             }
             if (j.contains("error")) {
-                failure = j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump();
+                failure =
+                    j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump();
                 on_output(failure + "\n");
             } else if (j.contains("stream") && j["stream"].is_string()) {
                 on_output(j["stream"].get<std::string>());
@@ -358,8 +368,8 @@ Result<std::string> DockerClient::create_container(const ContainerSpec& spec) {
         for (auto i : spec.gpu_indices) {
             ids.push_back(std::to_string(i));
         }
-        host["DeviceRequests"] = json::array(
-            {{{"Driver", "nvidia"}, {"DeviceIDs", ids}, {"Capabilities", {{"gpu"}}}}});
+        host["DeviceRequests"] =
+            json::array({{{"Driver", "nvidia"}, {"DeviceIDs", ids}, {"Capabilities", {{"gpu"}}}}});
     }
     json body = {{"Image", spec.image},
                  {"Env", env},
@@ -370,14 +380,8 @@ Result<std::string> DockerClient::create_container(const ContainerSpec& spec) {
         body["Cmd"] = spec.command;
     }
 
-    auto r = call("POST", path("/containers/create?name=" + query_escape(spec.name)), body.dump());
-    if (!r) {
-        return r.error();
-    }
-    if (r->status != 201) {
-        return engine_error(r->status, r->body, "creating the container");
-    }
-    auto j = parse_json(*r, "creating the container");
+    auto j = expect_json("POST", "/containers/create?name=" + query_escape(spec.name), {201},
+                         "creating the container", body.dump());
     if (!j) {
         return j.error();
     }
@@ -385,12 +389,10 @@ Result<std::string> DockerClient::create_container(const ContainerSpec& spec) {
 }
 
 Result<void> DockerClient::start_container(const std::string& id) {
-    auto r = call("POST", path("/containers/" + id + "/start"));
-    if (!r) {
+    if (auto r =
+            expect("POST", "/containers/" + id + "/start", {204, 304}, "starting the container");
+        !r) {
         return r.error();
-    }
-    if (r->status != 204 && r->status != 304) {
-        return engine_error(r->status, r->body, "starting the container");
     }
     return {};
 }
@@ -426,52 +428,35 @@ Result<void> DockerClient::follow_logs(const std::string& id, const std::string&
 }
 
 Result<std::int64_t> DockerClient::wait_container(const std::string& id) {
-    auto r = call("POST", path("/containers/" + id + "/wait"), {}, std::chrono::hours(24 * 365));
+    auto r = expect("POST", "/containers/" + id + "/wait", {200}, "waiting for the container", {},
+                    std::chrono::hours(24 * 365));
     if (!r) {
         return r.error();
     }
-    if (r->status != 200) {
-        return engine_error(r->status, r->body, "waiting for the container");
-    }
-    auto j = parse_json(*r, "waiting for the container");
-    if (!j) {
-        return j.error();
-    }
-    return j->value("StatusCode", std::int64_t{-1});
+    auto j = json::parse(r->body, nullptr, false);
+    return j.is_object() ? j.value("StatusCode", std::int64_t{-1}) : std::int64_t{-1};
 }
 
 Result<void> DockerClient::stop_container(const std::string& id, std::chrono::seconds grace) {
-    auto r = call("POST", path("/containers/" + id + "/stop?t=" + std::to_string(grace.count())),
-                  {}, grace + std::chrono::seconds(60));
-    if (!r) {
+    if (auto r = expect("POST", "/containers/" + id + "/stop?t=" + std::to_string(grace.count()),
+                        {204, 304}, "stopping the container", {}, grace + std::chrono::seconds(60));
+        !r) {
         return r.error();
-    }
-    if (r->status != 204 && r->status != 304) {
-        return engine_error(r->status, r->body, "stopping the container");
     }
     return {};
 }
 
 Result<void> DockerClient::remove_container(const std::string& id) {
-    auto r = call("DELETE", path("/containers/" + id + "?force=1&v=1"));
-    if (!r) {
+    if (auto r = expect("DELETE", "/containers/" + id + "?force=1&v=1", {204, 404},
+                        "removing the container");
+        !r) {
         return r.error();
-    }
-    if (r->status != 204 && r->status != 404) {
-        return engine_error(r->status, r->body, "removing the container");
     }
     return {};
 }
 
 Result<ContainerState> DockerClient::inspect_container(const std::string& id) {
-    auto r = call("GET", path("/containers/" + id + "/json"));
-    if (!r) {
-        return r.error();
-    }
-    if (r->status != 200) {
-        return engine_error(r->status, r->body, "inspecting the container");
-    }
-    auto j = parse_json(*r, "inspecting the container");
+    auto j = expect_json("GET", "/containers/" + id + "/json", {200}, "inspecting the container");
     if (!j) {
         return j.error();
     }
@@ -488,14 +473,8 @@ Result<ContainerState> DockerClient::inspect_container(const std::string& id) {
 Result<std::vector<ContainerInfo>> DockerClient::list_containers(const std::string& key,
                                                                  const std::string& value) {
     const json filters = {{"label", {key + "=" + value}}};
-    auto r = call("GET", path("/containers/json?all=1&filters=" + query_escape(filters.dump())));
-    if (!r) {
-        return r.error();
-    }
-    if (r->status != 200) {
-        return engine_error(r->status, r->body, "listing containers");
-    }
-    auto j = parse_json(*r, "listing containers");
+    auto j = expect_json("GET", "/containers/json?all=1&filters=" + query_escape(filters.dump()),
+                         {200}, "listing containers");
     if (!j) {
         return j.error();
     }
@@ -508,21 +487,18 @@ Result<std::vector<ContainerInfo>> DockerClient::list_containers(const std::stri
 
 Result<std::vector<ImageInfo>> DockerClient::list_images(const std::string& key) {
     const json filters = {{"label", {key}}};
-    auto r = call("GET", path("/images/json?filters=" + query_escape(filters.dump())));
-    if (!r) {
-        return r.error();
-    }
-    if (r->status != 200) {
-        return engine_error(r->status, r->body, "listing images");
-    }
-    auto j = parse_json(*r, "listing images");
+    auto j = expect_json("GET", "/images/json?filters=" + query_escape(filters.dump()), {200},
+                         "listing images");
     if (!j) {
         return j.error();
     }
     std::vector<ImageInfo> out;
     for (const auto& i : *j) {
-        ImageInfo info{i.value("Id", ""), {}, i.value("Created", std::int64_t{0}),
-                       i.value("Size", std::int64_t{0}), string_map(i["Labels"])};
+        ImageInfo info{i.value("Id", ""),
+                       {},
+                       i.value("Created", std::int64_t{0}),
+                       i.value("Size", std::int64_t{0}),
+                       string_map(i["Labels"])};
         if (i.contains("RepoTags") && i["RepoTags"].is_array()) {
             for (const auto& t : i["RepoTags"]) {
                 info.tags.push_back(t.get<std::string>());
@@ -534,12 +510,9 @@ Result<std::vector<ImageInfo>> DockerClient::list_images(const std::string& key)
 }
 
 Result<void> DockerClient::remove_image(const std::string& id) {
-    auto r = call("DELETE", path("/images/" + id + "?force=1"));
-    if (!r) {
+    if (auto r = expect("DELETE", "/images/" + id + "?force=1", {200, 404}, "removing image " + id);
+        !r) {
         return r.error();
-    }
-    if (r->status != 200 && r->status != 404) {
-        return engine_error(r->status, r->body, "removing image " + id);
     }
     return {};
 }

@@ -12,10 +12,13 @@
 
 #include "unidesk/result.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -55,7 +58,7 @@ struct ContainerSpec {
     std::string image;
     std::vector<std::string> command;  // empty: the image's own
     std::map<std::string, std::string> env;
-    std::string workspace_dir;  // host folder mounted at /workspace, the working folder
+    std::string workspace_dir;       // host folder mounted at /workspace, the working folder
     std::uint64_t nano_cpus = 0;     // 0: no limit
     std::uint64_t memory_bytes = 0;  // 0: no limit
     std::vector<std::uint64_t> gpu_indices;
@@ -147,10 +150,18 @@ public:
     Result<void> remove_image(const std::string& id);
 
 private:
+    //! call() on the versioned `endpoint`; a status not in `ok` is an error saying `what` failed.
+    Result<DockerResponse> expect(const std::string& method, const std::string& endpoint,
+                                  std::initializer_list<int> ok, const std::string& what,
+                                  const std::string& body = {},
+                                  std::chrono::seconds timeout = std::chrono::seconds(60));
+    //! expect() with a JSON answer.
+    Result<nlohmann::json> expect_json(const std::string& method, const std::string& endpoint,
+                                       std::initializer_list<int> ok, const std::string& what,
+                                       const std::string& body = {});
     Result<int> stream(const std::string& method, const std::string& target,
                        const std::filesystem::path* upload,
-                       const std::function<void(std::string_view)>& on_data,
-                       StreamCancel* cancel);
+                       const std::function<void(std::string_view)>& on_data, StreamCancel* cancel);
     std::string path(std::string_view endpoint) const;
 
     std::string socket_path_;

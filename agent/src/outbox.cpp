@@ -40,9 +40,8 @@ bool Outbox::push(protocol::Body body, bool wait) {
     {
         std::unique_lock lock(mutex_);
         // One report larger than the whole limit still goes, alone.
-        space_.wait(lock, [&] {
-            return !wait || closed_ || bytes_ == 0 || bytes_ + n.bytes <= limit_;
-        });
+        space_.wait(lock,
+                    [&] { return !wait || closed_ || bytes_ == 0 || bytes_ + n.bytes <= limit_; });
         if (closed_) {
             return false;
         }
@@ -103,9 +102,9 @@ void Outbox::forget(const std::string& attempt_id) {
 
 std::size_t Outbox::unacked(const std::string& attempt_id) const {
     std::lock_guard lock(mutex_);
-    return static_cast<std::size_t>(std::count_if(
-        entries_.begin(), entries_.end(),
-        [&](const Entry& e) { return e.attempt_id == attempt_id; }));
+    return static_cast<std::size_t>(
+        std::count_if(entries_.begin(), entries_.end(),
+                      [&](const Entry& e) { return e.attempt_id == attempt_id; }));
 }
 
 void Outbox::close() {

@@ -4,9 +4,9 @@
 
 #include "core/time_format.hpp"
 
+#include <openssl/sha.h>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <openssl/sha.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -54,9 +54,8 @@ std::string validate(const protocol::TaskAssign& t) {
     }
     const fs::path dockerfile(t.dockerfile_path);
     if (t.dockerfile_path.empty() || dockerfile.is_absolute() ||
-        std::any_of(dockerfile.begin(), dockerfile.end(), [](const fs::path& p) {
-            return p == "..";
-        })) {
+        std::any_of(dockerfile.begin(), dockerfile.end(),
+                    [](const fs::path& p) { return p == ".."; })) {
         return "dockerfile_path must be a relative path inside the env repository";
     }
     return {};
@@ -96,6 +95,8 @@ void mark_used(const fs::path& marker) {
 
 }  // namespace
 
+// TODO: the name ignores what the Dockerfile's FROM resolves to, so an env built on a moving tag
+// is not rebuilt when that tag moves; base images should be pinned by digest.
 std::string env_image_tag(const std::string& env_repo_url, const std::string& env_commit_id,
                           const std::string& dockerfile_path) {
     const std::string key = env_repo_url + '\n' + env_commit_id + '\n' + dockerfile_path;
@@ -177,9 +178,8 @@ void TaskManager::assign(const protocol::TaskAssign& task) {
     a->task = task;
 
     std::string refusal = validate(task);
-    const auto busy = static_cast<std::uint32_t>(std::count_if(
-        attempts_.begin(), attempts_.end(), [](const auto& kv) { return !kv.second->adopted; }));
-    if (refusal.empty() && busy >= config_.task_slots) {
+    // Adopted containers use the node as much as fresh ones, so they hold slots too.
+    if (refusal.empty() && attempts_.size() >= config_.task_slots) {
         refusal = "all " + std::to_string(config_.task_slots) + " task slots of this node are busy";
     }
     if (!refusal.empty()) {
@@ -193,6 +193,8 @@ void TaskManager::assign(const protocol::TaskAssign& task) {
         s.cause = "rejected";
         s.message = refusal;
         outbox_.push(s, false);
+        // A resent assign is rejected again as the same report, seq 1.
+        outbox_.forget(task.attempt_id);
         return;
     }
 
@@ -324,6 +326,10 @@ void TaskManager::run_fresh(const std::shared_ptr<Attempt>& self) {
     }
 
     report(a, "fetching");
+    // TODO: a cancel that comes during a fetch takes effect only when the fetch ends, since
+    // libgit2 offers no way to interrupt it from another thread; a slow remote delays it.
+    using Clock = std::chrono::steady_clock;
+    const auto fetch_start = Clock::now();
     for (const auto& [url, commit] : {std::pair{t.code_repo_url, t.code_commit_id},
                                       std::pair{t.env_repo_url, t.env_commit_id}}) {
         auto fetched = git_.ensure_commit(url, commit);
@@ -344,6 +350,7 @@ void TaskManager::run_fresh(const std::shared_ptr<Attempt>& self) {
     }
 
     report(a, "building");
+    const auto build_start = Clock::now();
     const std::string tag = env_image_tag(t.env_repo_url, t.env_commit_id, t.dockerfile_path);
     auto exists = docker_.image_exists(tag);
     if (!exists) {
@@ -379,6 +386,7 @@ void TaskManager::run_fresh(const std::shared_ptr<Attempt>& self) {
         }
     }
     mark_used(image_marker(config_.work_dir, tag));
+    const auto container_start = Clock::now();
     if (end_if_stopped()) {
         return;
     }
@@ -414,7 +422,12 @@ void TaskManager::run_fresh(const std::shared_ptr<Attempt>& self) {
         return;
     }
     report(a, "running");
-    log_->info("task running attempt={} container={}", t.attempt_id, id->substr(0, 12));
+    auto ms = [](Clock::duration d) {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+    };
+    log_->info("task running attempt={} container={} git_ms={} image_ms={} container_ms={}",
+               t.attempt_id, id->substr(0, 12), ms(build_start - fetch_start),
+               ms(container_start - build_start), ms(Clock::now() - container_start));
     if (t.time_limit_s > 0) {
         boost::asio::post(io_, [this, self] { arm_time_limit(self); });
     }
@@ -564,7 +577,7 @@ void TaskManager::stop_container(const std::shared_ptr<Attempt>& a, const std::s
 }
 
 void TaskManager::finished(const std::shared_ptr<Attempt>& a) {
-    collect_garbage();
+    collect_garbage(a->task.attempt_id);
     boost::asio::post(io_, [this, a] {
         a->time_limit.cancel();
         std::optional<std::thread> stopper;
@@ -589,7 +602,7 @@ void TaskManager::finished(const std::shared_ptr<Attempt>& a) {
 
 // Task folders and env images beyond the disk budget go, least recently used first; those of
 // attempts still held are kept.
-void TaskManager::collect_garbage() {
+void TaskManager::collect_garbage(const std::string& ending) {
     std::lock_guard gc(gc_mutex_);
     if (config_.disk_budget_bytes == 0) {
         return;
@@ -597,8 +610,8 @@ void TaskManager::collect_garbage() {
     struct Item {
         std::chrono::system_clock::time_point used;
         std::uint64_t bytes;
-        fs::path folder;        // a task folder, or
-        std::string image_id;   // an image
+        fs::path folder;       // a task folder, or
+        std::string image_id;  // an image
     };
     std::vector<Item> items;
     std::set<std::string> busy_images;
@@ -606,9 +619,12 @@ void TaskManager::collect_garbage() {
     {
         std::lock_guard lock(mutex_);
         for (const auto& [id, a] : attempts_) {
+            if (id == ending) {
+                continue;
+            }
             busy_attempts.insert(id);
-            busy_images.insert(
-                env_image_tag(a->task.env_repo_url, a->task.env_commit_id, a->task.dockerfile_path));
+            busy_images.insert(env_image_tag(a->task.env_repo_url, a->task.env_commit_id,
+                                             a->task.dockerfile_path));
         }
     }
 
@@ -619,9 +635,10 @@ void TaskManager::collect_garbage() {
         }
         std::error_code tec;
         const auto t = fs::last_write_time(entry.path(), tec);
-        items.push_back({to_system(t),
-                         folder_bytes(entry.path()), entry.path(), {}});
+        items.push_back({to_system(t), folder_bytes(entry.path()), entry.path(), {}});
     }
+    // TODO: image sizes include the layers images share, so shared layers are counted once per
+    // image and the budget is reached before the disk really holds that much.
     if (auto images = docker_.list_images("unidesk.env")) {
         for (const auto& img : *images) {
             const bool busy = std::any_of(img.tags.begin(), img.tags.end(),
@@ -645,7 +662,8 @@ void TaskManager::collect_garbage() {
     for (const auto& i : items) {
         total += i.bytes;
     }
-    std::sort(items.begin(), items.end(), [](const Item& x, const Item& y) { return x.used < y.used; });
+    std::sort(items.begin(), items.end(),
+              [](const Item& x, const Item& y) { return x.used < y.used; });
     for (const auto& i : items) {
         if (total <= config_.disk_budget_bytes) {
             break;

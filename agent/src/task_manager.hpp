@@ -23,8 +23,8 @@
 
 #include "unidesk/protocol/messages.hpp"
 
-#include <boost/asio/io_context.hpp>
 #include <spdlog/logger.h>
+#include <boost/asio/io_context.hpp>
 
 #include <map>
 #include <memory>
@@ -88,7 +88,7 @@ private:
     void log(Attempt& a, std::string_view stream, std::string_view data,
              std::string_view until = {});
     void finished(const std::shared_ptr<Attempt>& a);
-    void collect_garbage();
+    void collect_garbage(const std::string& ending);
 
     boost::asio::io_context& io_;
     const AgentConfig& config_;

@@ -3,17 +3,15 @@
 // made here with git at known commits (file:// remotes).
 
 #include "agent/child_process.hpp"
+#include "agent/docker_fixture.hpp"
 #include "agent/test_peer.hpp"
 
 #include <catch2/catch.hpp>
 
-#include <array>
 #include <csignal>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <set>
 #include <thread>
 
@@ -26,60 +24,6 @@ using protocol::Message;
 namespace {
 
 const std::string kToken = "udn_" + std::string(64, 'e');
-const std::string kBaseImage = "unidesk-test/busybox:1";
-
-// Runs a shell command; its output, and whether it exited 0.
-std::pair<std::string, bool> shell(const std::string& command) {
-    std::string out;
-    FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-    if (!p) {
-        return {"", false};
-    }
-    std::array<char, 4096> buf{};
-    while (std::fgets(buf.data(), buf.size(), p)) {
-        out += buf.data();
-    }
-    const int status = ::pclose(p);
-    return {out, status == 0};
-}
-
-std::string must(const std::string& command) {
-    auto [out, ok] = shell(command);
-    INFO(command << "\n" << out);
-    REQUIRE(ok);
-    return out;
-}
-
-// A base image from the static busybox, made once per test run (no registry is reachable).
-void ensure_base_image() {
-    static std::once_flag once;
-    std::call_once(once, [] {
-        if (shell("docker image inspect " + kBaseImage + " >/dev/null").second) {
-            return;
-        }
-        const std::string dir = make_temp_dir();
-        must("mkdir -p " + dir + "/rootfs/bin " + dir + "/rootfs/tmp && cp /bin/busybox " + dir +
-             "/rootfs/bin/ && for a in $(/bin/busybox --list); do [ -e " + dir +
-             "/rootfs/bin/$a ] || ln -s busybox " + dir + "/rootfs/bin/$a; done && tar -C " +
-             dir + "/rootfs -c . | docker import -c 'ENV PATH=/bin' - " + kBaseImage);
-    });
-}
-
-// A git repository with these files (path -> content) in one commit; its commit id.
-std::string commit_repo(const std::string& dir, const std::map<std::string, std::string>& files) {
-    fs::create_directories(dir);
-    if (!fs::exists(dir + "/.git")) {
-        must("git init -q -b main " + dir);
-    }
-    for (const auto& [path, content] : files) {
-        fs::create_directories(fs::path(dir + "/" + path).parent_path());
-        std::ofstream(dir + "/" + path) << content;
-    }
-    must("cd " + dir + " && git add -A && git -c user.name=t -c user.email=t@example.org commit " +
-         "-q -m change");
-    auto id = must("git -C " + dir + " rev-parse HEAD");
-    return id.substr(0, 40);
-}
 
 // Code and env repositories and a node with a config of its own.
 struct Fixture {
@@ -97,9 +41,9 @@ struct Fixture {
         code_commit = commit_repo(dir + "/code", {{"hello.txt", "hello from the code\n"}});
         // A marker unique to this fixture, so the first build here really builds.
         env_commit = commit_repo(
-            dir + "/env", {{"Dockerfile", "FROM " + kBaseImage + "\nRUN echo built-" +
-                                              fs::path(dir).filename().string() +
-                                              " > /built.txt\n"}});
+            dir + "/env",
+            {{"Dockerfile", "FROM " + kBaseImage + "\nRUN echo built-" +
+                                fs::path(dir).filename().string() + " > /built.txt\n"}});
         start_agent();
     }
 
@@ -111,17 +55,25 @@ struct Fixture {
               ") >/dev/null 2>&1");
     }
 
-    void start_agent() {
+    void start_agent(const std::string& tasks_settings = "slots = 2\n") {
         std::ofstream(dir + "/agent.toml")
             << "server = \"ws://127.0.0.1:" << peer->port() << "\"\n"
             << "token = \"" << kToken << "\"\nname = \"" << node << "\"\n"
             << "work_dir = \"" << dir << "/work\"\n"
-            << "[reconnect]\nbase_s = 0.1\ncap_s = 0.5\n[tasks]\nslots = 2\n"
-            << "[git]\nallow_local_remotes = true\n";
+            << "[reconnect]\nbase_s = 0.1\ncap_s = 0.5\n[tasks]\n"
+            << tasks_settings << "[git]\nallow_local_remotes = true\n";
         agent = std::make_unique<ChildProcess>(
             UNIDESK_AGENT_BINARY, std::vector<std::string>{"--config", dir + "/agent.toml"},
             std::map<std::string, std::string>{{"PATH", "/usr/bin:/bin"}});
         REQUIRE(peer->wait_for([](const auto& m) { return count_type(m, "register") >= 1; }, 30s));
+    }
+
+    //! kill -9 the agent, then a new peer and a new agent with these [tasks] settings.
+    void restart_agent(const std::string& tasks_settings) {
+        agent->signal(SIGKILL);
+        agent->wait_exit(10s);
+        peer = std::make_unique<TestPeer>(kToken);
+        start_agent(tasks_settings);
     }
 
     protocol::TaskAssign task(const std::string& attempt, std::vector<std::string> command) {
@@ -178,8 +130,8 @@ std::string output(const std::vector<Message>& msgs, const std::string& attempt,
 std::set<std::uint64_t> seqs(const std::vector<Message>& msgs, const std::string& attempt) {
     std::set<std::uint64_t> out;
     for (const auto& m : msgs) {
-        if (const auto* s = std::get_if<protocol::TaskStatus>(&m.body); s &&
-                                                                         s->attempt_id == attempt) {
+        if (const auto* s = std::get_if<protocol::TaskStatus>(&m.body);
+            s && s->attempt_id == attempt) {
             out.insert(s->seq);
         } else if (const auto* l = std::get_if<protocol::TaskLog>(&m.body);
                    l && l->attempt_id == attempt) {
@@ -190,8 +142,7 @@ std::set<std::uint64_t> seqs(const std::vector<Message>& msgs, const std::string
 }
 
 bool is_final(const std::string& phase) {
-    return phase == "succeeded" || phase == "failed" || phase == "cancelled" ||
-           phase == "rejected";
+    return phase == "succeeded" || phase == "failed" || phase == "cancelled" || phase == "rejected";
 }
 
 // Waits for the attempt's last report; it.
@@ -219,6 +170,15 @@ std::vector<std::string> phases(const std::vector<protocol::TaskStatus>& s) {
     return out;
 }
 
+// "1\n2\n...n\n", what the counting commands of these tests print.
+std::string counted_lines(int n) {
+    std::string out;
+    for (int i = 1; i <= n; ++i) {
+        out += std::to_string(i) + "\n";
+    }
+    return out;
+}
+
 bool contiguous(const std::set<std::uint64_t>& s) {
     return !s.empty() && *s.begin() == 1 && *s.rbegin() == s.size();
 }
@@ -238,9 +198,10 @@ bool containers_gone(const std::string& attempt, std::chrono::milliseconds deadl
 
 }  // namespace
 
-TEST_CASE("a task runs at its commits, reports each phase and its output, and the same env is "
-          "built once",
-          "[agent][task][docker]") {
+TEST_CASE(
+    "a task runs at its commits, reports each phase and its output, and the same env is "
+    "built once",
+    "[agent][task][docker]") {
     Fixture f;
     const auto t0 = std::chrono::steady_clock::now();
     REQUIRE(f.peer->send(f.task(
@@ -255,9 +216,9 @@ TEST_CASE("a task runs at its commits, reports each phase and its output, and th
     CHECK(last.exit_code == 0u);
     CHECK(phases(statuses(msgs, "att-ok-1")) ==
           std::vector<std::string>{"accepted", "fetching", "building", "running", "succeeded"});
-    CHECK_THAT(output(msgs, "att-ok-1", "stdout"),
-               Catch::Contains("built-") && Catch::Contains("hello from the code") &&
-                   Catch::Contains("/workspace"));
+    CHECK_THAT(output(msgs, "att-ok-1", "stdout"), Catch::Contains("built-") &&
+                                                       Catch::Contains("hello from the code") &&
+                                                       Catch::Contains("/workspace"));
     CHECK(output(msgs, "att-ok-1", "stderr") == "to-stderr\n");
     CHECK_THAT(output(msgs, "att-ok-1", "agent"), Catch::Contains("building environment image"));
     CHECK(contiguous(seqs(msgs, "att-ok-1")));
@@ -299,8 +260,8 @@ TEST_CASE("an unknown commit fails the task with git_fetch_failed", "[agent][tas
 TEST_CASE("a Dockerfile that fails to build fails the task with the builder's message",
           "[agent][task][docker]") {
     Fixture f;
-    f.env_commit = commit_repo(f.dir + "/env", {{"Dockerfile", "FROM " + kBaseImage +
-                                                                   "\nRUN echo broken; exit 7\n"}});
+    f.env_commit = commit_repo(
+        f.dir + "/env", {{"Dockerfile", "FROM " + kBaseImage + "\nRUN echo broken; exit 7\n"}});
     REQUIRE(f.peer->send(f.task("att-badbuild", {"true"})));
     auto last = final_status(*f.peer, "att-badbuild");
     INFO(f.agent->output());
@@ -361,13 +322,14 @@ TEST_CASE("two tasks on the same repositories run at once", "[agent][task][docke
     CHECK(output(msgs, "att-par-2", "stdout") == "hello from the code\n");
 }
 
-TEST_CASE("output made while the link was down arrives after reconnecting, without gaps or "
-          "duplicates",
-          "[agent][task][docker]") {
+TEST_CASE(
+    "output made while the link was down arrives after reconnecting, without gaps or "
+    "duplicates",
+    "[agent][task][docker]") {
     Fixture f;
-    REQUIRE(f.peer->send(f.task(
-        "att-buffer", {"sh", "-c", "i=1; while [ $i -le 30 ]; do echo $i; i=$((i+1)); "
-                                   "sleep 0.1; done"})));
+    REQUIRE(f.peer->send(f.task("att-buffer", {"sh", "-c",
+                                               "i=1; while [ $i -le 30 ]; do echo $i; i=$((i+1)); "
+                                               "sleep 0.1; done"})));
     REQUIRE(f.peer->wait_for(
         [](const auto& m) { return output(m, "att-buffer", "stdout").size() >= 4; }, 60s));
 
@@ -384,21 +346,18 @@ TEST_CASE("output made while the link was down arrives after reconnecting, witho
     auto all = before;
     const auto after = f.peer->received();
     all.insert(all.end(), after.begin(), after.end());
-    std::string expected;
-    for (int i = 1; i <= 30; ++i) {
-        expected += std::to_string(i) + "\n";
-    }
-    CHECK(output(all, "att-buffer", "stdout") == expected);
+    CHECK(output(all, "att-buffer", "stdout") == counted_lines(30));
     CHECK(contiguous(seqs(all, "att-buffer")));
 }
 
-TEST_CASE("a restarted agent reports its running containers and goes on or stops as the server "
-          "says",
-          "[agent][task][docker]") {
+TEST_CASE(
+    "a restarted agent reports its running containers and goes on or stops as the server "
+    "says",
+    "[agent][task][docker]") {
     Fixture f;
-    REQUIRE(f.peer->send(f.task(
-        "att-keep", {"sh", "-c", "i=1; while [ $i -le 40 ]; do echo $i; i=$((i+1)); "
-                                 "sleep 0.1; done"})));
+    REQUIRE(f.peer->send(f.task("att-keep", {"sh", "-c",
+                                             "i=1; while [ $i -le 40 ]; do echo $i; i=$((i+1)); "
+                                             "sleep 0.1; done"})));
     REQUIRE(f.peer->send(f.task("att-drop", {"sleep", "60"})));
     REQUIRE(f.peer->wait_for(
         [](const auto& m) {
@@ -444,14 +403,99 @@ TEST_CASE("a restarted agent reports its running containers and goes on or stops
     auto all = before;
     const auto after = f.peer->received();
     all.insert(all.end(), after.begin(), after.end());
-    std::string expected;
-    for (int i = 1; i <= 40; ++i) {
-        expected += std::to_string(i) + "\n";
-    }
-    CHECK(output(all, "att-keep", "stdout") == expected);
+    CHECK(output(all, "att-keep", "stdout") == counted_lines(40));
     CHECK(contiguous(seqs(all, "att-keep")));
 
     // The stale attempt's container is stopped and removed, and nothing more is reported of it.
     CHECK(containers_gone("att-drop", 20s));
     CHECK(statuses(after, "att-drop").empty());
+}
+
+TEST_CASE("task folders and env images beyond the disk budget go, least recently used first",
+          "[agent][task][docker]") {
+    Fixture f;
+    // An env image here is about 2 MB: one fits in the budget, two do not.
+    f.restart_agent("disk_budget_mb = 3\n");
+    auto images_of = [](const std::string& env_commit) {
+        return must("docker images -q --filter label=unidesk.env_commit_id=" + env_commit);
+    };
+
+    REQUIRE(f.peer->send(f.task("att-old", {"true"})));
+    REQUIRE(final_status(*f.peer, "att-old").phase == "succeeded");
+    const std::string old_env = f.env_commit;
+    CHECK_FALSE(images_of(old_env).empty());
+    CHECK(fs::exists(f.dir + "/work/tasks/att-old"));
+
+    // A second env: its image and the newer task folder are the most recently used.
+    f.env_commit = commit_repo(f.dir + "/env",
+                               {{"Dockerfile", "FROM " + kBaseImage + "\nRUN echo second > /x\n"}});
+    REQUIRE(f.peer->send(f.task("att-new", {"true"})));
+    REQUIRE(final_status(*f.peer, "att-new").phase == "succeeded");
+    INFO(f.agent->output());
+
+    // The garbage is collected as the attempt ends, right after its last report.
+    bool collected = false;
+    for (int i = 0; i < 100 && !collected; ++i) {
+        collected = images_of(old_env).empty() && !fs::exists(f.dir + "/work/tasks/att-old");
+        std::this_thread::sleep_for(100ms);
+    }
+    CHECK(collected);
+    CHECK_FALSE(images_of(f.env_commit).empty());
+    CHECK(fs::exists(f.dir + "/work/tasks/att-new"));
+    CHECK_THAT(f.agent->output(), Catch::Contains("environment image removed") &&
+                                      Catch::Contains("task folder removed"));
+}
+
+TEST_CASE("an attempt beyond the node's slots or with a malformed command is rejected",
+          "[agent][task][docker]") {
+    Fixture f;
+    f.restart_agent("slots = 1\n");
+
+    REQUIRE(f.peer->send(f.task("att-slot-1", {"sleep", "5"})));
+    REQUIRE(f.peer->send(f.task("att-slot-2", {"true"})));
+    auto second = final_status(*f.peer, "att-slot-2", 30s);
+    CHECK(second.phase == "rejected");
+    CHECK_THAT(second.message, Catch::Contains("slots"));
+
+    auto bad = f.task("att-badcommit", {"true"});
+    bad.code_commit_id = "main";
+    REQUIRE(f.peer->send(bad));
+    auto refused = final_status(*f.peer, "att-badcommit", 30s);
+    CHECK(refused.phase == "rejected");
+    CHECK_THAT(refused.message, Catch::Contains("40-digit"));
+
+    // The running one is not disturbed.
+    CHECK(final_status(*f.peer, "att-slot-1").phase == "succeeded");
+}
+
+TEST_CASE("a task runs from repositories served by git daemon", "[agent][task][docker]") {
+    Fixture f;
+    for (const char* repo : {"/code", "/env"}) {
+        must("git -C " + f.dir + repo + " config uploadpack.allowReachableSHA1InWant true");
+    }
+    // A free loopback port: bound by the kernel, then given to the daemon.
+    const auto port = must(
+                          "python3 -c 'import socket; s=socket.socket(); "
+                          "s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1])'")
+                          .substr(0, 5);
+    const std::string p = std::to_string(std::stoi(port));
+    ChildProcess daemon("/usr/bin/git",
+                        {"daemon", "--reuseaddr", "--export-all", "--base-path=" + f.dir,
+                         "--listen=127.0.0.1", "--port=" + p, f.dir},
+                        {{"PATH", "/usr/bin:/bin"}, {"HOME", "/tmp"}});
+    bool up = false;
+    for (int i = 0; i < 100 && !up; ++i) {
+        up = shell("git ls-remote git://127.0.0.1:" + p + "/code >/dev/null").second;
+        std::this_thread::sleep_for(100ms);
+    }
+    REQUIRE(up);
+
+    auto t = f.task("att-daemon", {"cat", "hello.txt"});
+    t.code_repo_url = "git://127.0.0.1:" + p + "/code";
+    t.env_repo_url = "git://127.0.0.1:" + p + "/env";
+    REQUIRE(f.peer->send(t));
+    auto last = final_status(*f.peer, "att-daemon");
+    INFO(f.agent->output());
+    CHECK(last.phase == "succeeded");
+    CHECK(output(f.peer->received(), "att-daemon", "stdout") == "hello from the code\n");
 }
