@@ -178,8 +178,14 @@ void TaskManager::assign(const protocol::TaskAssign& task) {
     a->task = task;
 
     std::string refusal = validate(task);
-    // Adopted containers use the node as much as fresh ones, so they hold slots too.
-    if (refusal.empty() && attempts_.size() >= config_.task_slots) {
+    // Adopted containers use the node as much as fresh ones, so they hold slots too; one that
+    // has reported its end is only cleaning up and holds none.
+    const auto busy = static_cast<std::size_t>(
+        std::count_if(attempts_.begin(), attempts_.end(), [](const auto& kv) {
+            const auto& phase = kv.second->phase;
+            return phase != "succeeded" && phase != "failed" && phase != "cancelled";
+        }));
+    if (refusal.empty() && busy >= config_.task_slots) {
         refusal = "all " + std::to_string(config_.task_slots) + " task slots of this node are busy";
     }
     if (!refusal.empty()) {
@@ -423,11 +429,13 @@ void TaskManager::run_fresh(const std::shared_ptr<Attempt>& self) {
     }
     report(a, "running");
     auto ms = [](Clock::duration d) {
-        return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+        return std::chrono::duration<double, std::milli>(d).count();
     };
-    log_->info("task running attempt={} container={} git_ms={} image_ms={} container_ms={}",
-               t.attempt_id, id->substr(0, 12), ms(build_start - fetch_start),
-               ms(container_start - build_start), ms(Clock::now() - container_start));
+    log_->info(
+        "task running attempt={} container={} git_ms={:.1f} image_ms={:.1f} "
+        "container_ms={:.1f}",
+        t.attempt_id, id->substr(0, 12), ms(build_start - fetch_start),
+        ms(container_start - build_start), ms(Clock::now() - container_start));
     if (t.time_limit_s > 0) {
         boost::asio::post(io_, [this, self] { arm_time_limit(self); });
     }

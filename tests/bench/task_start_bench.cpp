@@ -124,10 +124,17 @@ int run(const std::string& agent_binary, int runs, const std::string& results_fi
         return 1;
     }
 
+    // The peer: the same image, mount and labels, straight through the Engine API. The two
+    // alternate, so that neither gains from running second on a warmer engine.
+    unidesk::agent::DockerClient docker;
+    docker.negotiate();
+    const std::string image =
+        unidesk::agent::env_image_tag("file://" + dir + "/env", env_commit, "Dockerfile");
     std::vector<double> agent_ms;
+    std::vector<double> plain_ms;
     for (int i = 0; i < runs; ++i) {
         const std::string attempt = "bench-" + std::to_string(i);
-        const auto t0 = Clock::now();
+        auto t0 = Clock::now();
         peer.send(task(attempt));
         if (!wait_phase(peer, attempt, {"running", "failed"})) {
             std::cerr << "task-bench: " << attempt << " did not start\n" << agent.output();
@@ -135,22 +142,14 @@ int run(const std::string& agent_binary, int runs, const std::string& results_fi
         }
         agent_ms.push_back(ms_since(t0));
         wait_phase(peer, attempt, {"succeeded", "failed"});
-    }
 
-    // The peer: the same image, mount and labels, straight through the Engine API.
-    unidesk::agent::DockerClient docker;
-    docker.negotiate();
-    const std::string image =
-        unidesk::agent::env_image_tag("file://" + dir + "/env", env_commit, "Dockerfile");
-    std::vector<double> plain_ms;
-    for (int i = 0; i < runs; ++i) {
         unidesk::agent::ContainerSpec spec;
         spec.name = "unidesk-plain-" + std::to_string(::getpid()) + "-" + std::to_string(i);
         spec.image = image;
         spec.command = {"true"};
         spec.workspace_dir = dir + "/work/tasks/warm/workspace";
         spec.labels = {{"unidesk.node", node}};
-        const auto t0 = Clock::now();
+        t0 = Clock::now();
         auto id = docker.create_container(spec);
         if (!id || !docker.start_container(*id)) {
             std::cerr << "task-bench: plain create+start failed\n";
@@ -163,7 +162,8 @@ int run(const std::string& agent_binary, int runs, const std::string& results_fi
 
     // The agent's own account of each measured attempt.
     std::vector<double> checks_ms;
-    const std::regex line(R"(task running attempt=bench-\d+ \S+ git_ms=(\d+) image_ms=(\d+))");
+    const std::regex line(
+        R"(task running attempt=bench-\d+ \S+ git_ms=([\d.]+) image_ms=([\d.]+))");
     const std::string log = agent.output();
     for (std::sregex_iterator it(log.begin(), log.end(), line), end; it != end; ++it) {
         checks_ms.push_back(std::stod((*it)[1]) + std::stod((*it)[2]));
