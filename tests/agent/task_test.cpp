@@ -464,8 +464,11 @@ TEST_CASE("an attempt beyond the node's slots or with a malformed command is rej
     CHECK(refused.phase == "rejected");
     CHECK_THAT(refused.message, Catch::Contains("40-digit"));
 
-    // The running one is not disturbed.
+    // The running one is not disturbed, and once it has reported its end its slot is free,
+    // even while its container is still being removed.
     CHECK(final_status(*f.peer, "att-slot-1").phase == "succeeded");
+    REQUIRE(f.peer->send(f.task("att-slot-3", {"true"})));
+    CHECK(final_status(*f.peer, "att-slot-3").phase == "succeeded");
 }
 
 TEST_CASE("a task runs from repositories served by git daemon", "[agent][task][docker]") {
