@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
     hello.node_name = config.node_name;
     hello.agent_version = UNIDESK_VERSION;
     hello.labels = config.labels;
+    hello.task_slots = config.task_slots;
     log->info(
         "agent starting version={} node={} os={} arch={} cpu_cores={} memory_bytes={} "
         "disk_bytes={} gpus={} labels={}",

@@ -1,6 +1,6 @@
 #include "agent/docker_fixture.hpp"
 
-#include "agent/child_process.hpp"
+#include <stdlib.h>
 
 #include <array>
 #include <cstdio>
@@ -40,7 +40,11 @@ void ensure_base_image() {
         if (shell("docker image inspect " + kBaseImage + " >/dev/null").second) {
             return;
         }
-        const std::string root = make_temp_dir() + "/rootfs";
+        std::string tmpl = "/tmp/unidesk-base-image-XXXXXX";
+        if (::mkdtemp(tmpl.data()) == nullptr) {
+            throw std::runtime_error("mkdtemp failed");
+        }
+        const std::string root = tmpl + "/rootfs";
         must("mkdir -p " + root + "/bin " + root + "/tmp && cp /bin/busybox " + root +
              "/bin/ && for a in $(/bin/busybox --list); do [ -e " + root + "/bin/$a ] || " +
              "ln -s busybox " + root + "/bin/$a; done && tar -C " + root +

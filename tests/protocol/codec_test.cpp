@@ -23,6 +23,7 @@ Message sample_register() {
     r.gpus = {{0, "NVIDIA A100", 80ull << 30, "535.54"}, {1, "NVIDIA A100", 80ull << 30, "535.54"}};
     r.labels = {{"zone", "lab-2"}, {"wsl", "false"}};
     r.running = {{"att-9", "running"}};
+    r.task_slots = 4;
     return Message{"a-1", std::nullopt, kProtocolVersion, r};
 }
 

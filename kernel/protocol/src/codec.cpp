@@ -168,6 +168,9 @@ Register read_register(FieldReader& r, const json& b) {
             m.running = read_running(r, *running);
         }
     }
+    if (b.contains("task_slots")) {
+        m.task_slots = static_cast<std::uint32_t>(r.number(b, p, "task_slots", 1024));
+    }
     return m;
 }
 
@@ -357,7 +360,8 @@ struct BodyJson {
                 {"disk_bytes", m.disk_bytes},
                 {"gpus", std::move(gpus)},
                 {"labels", m.labels},
-                {"running", running_json(m.running)}};
+                {"running", running_json(m.running)},
+                {"task_slots", m.task_slots}};
     }
     json operator()(const Heartbeat& m) const {
         return {{"seq", m.seq}, {"running", running_json(m.running)}};
@@ -450,12 +454,16 @@ std::string encode(const Message& message) {
     json j = {{"type", type_name(message.body)},
               {"id", message.id},
               {"v", message.v},
-              {"body", std::visit(BodyJson{}, message.body)}};
+              {"body", body_json(message.body)}};
     if (message.re) {
         j["re"] = *message.re;
     }
     // Names and labels come from config files; invalid UTF-8 there is replaced, not thrown on.
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+nlohmann::json body_json(const Body& body) {
+    return std::visit(BodyJson{}, body);
 }
 
 }  // namespace unidesk::protocol

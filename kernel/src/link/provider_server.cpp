@@ -29,6 +29,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <thread>
 #include <variant>
 
@@ -337,7 +338,74 @@ struct ProviderServer::Impl : std::enable_shared_from_this<ProviderServer::Impl>
 
     LogLimiter peer_log;
     LogLimiter refusal_events{60};
+
+    // The report handler; callers hold the lock shared while it runs, so that removing it
+    // waits for calls in flight.
+    mutable std::shared_mutex handler_mu;
+    NodeReportHandler handler;
+
+    //! On a worker. `unhandled` when no handler is installed.
+    Result<void> pass_report(const NodeReport& report);
+    template <class Ws>
+    void reported(Session<Ws>& s, const Result<void>& done,
+                  const std::optional<protocol::TaskAck>& ack);
 };
+
+namespace {
+
+// The acknowledgement a task report asks for; nothing for other messages.
+std::optional<protocol::TaskAck> task_report_ack(const protocol::Body& body) {
+    if (const auto* st = std::get_if<protocol::TaskStatus>(&body)) {
+        return protocol::TaskAck{st->attempt_id, st->seq};
+    }
+    if (const auto* lg = std::get_if<protocol::TaskLog>(&body)) {
+        return protocol::TaskAck{lg->attempt_id, lg->seq};
+    }
+    return std::nullopt;
+}
+
+NodeReport running_report(const std::string& node, std::int64_t generation,
+                          const protocol::Register& hello) {
+    nlohmann::json running = nlohmann::json::array();
+    for (const auto& a : hello.running) {
+        running.push_back({{"attempt_id", a.attempt_id}, {"state", a.state}});
+    }
+    return NodeReport{node,
+                      generation,
+                      "register.running",
+                      {{"running", std::move(running)}, {"task_slots", hello.task_slots}}};
+}
+
+}  // namespace
+
+Result<void> ProviderServer::Impl::pass_report(const NodeReport& report) {
+    std::shared_lock lock(handler_mu);
+    if (!handler) {
+        return make_error(Errc::unavailable, "unhandled", "no plugin takes task reports");
+    }
+    try {
+        return handler(report);
+    } catch (const std::exception& e) {
+        return make_error(Errc::internal, "internal",
+                          std::string("the report handler failed: ") + e.what());
+    }
+}
+
+template <class Ws>
+void ProviderServer::Impl::reported(Session<Ws>& s, const Result<void>& done,
+                                    const std::optional<protocol::TaskAck>& ack) {
+    if (!done) {
+        // Not acknowledged: the node keeps the report and sends it again next session.
+        if (done.error().code != "unhandled") {
+            log->warn("node report not recorded node={} error=\"{}\"", s.node,
+                      done.error().message);
+        }
+        return;
+    }
+    if (ack && !s.closing()) {
+        s.send_message(*ack);
+    }
+}
 
 std::uint16_t ProviderServer::Impl::start() {
     if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
@@ -682,6 +750,12 @@ awaitable<void> ProviderServer::Impl::run_session(std::shared_ptr<Session<Ws>> s
                                                          options.heartbeat_interval.count()),
                                                      format_utc_iso8601(clock.now())},
                                 m->id);
+                // The attempts it still holds, so the scheduler keeps or stops each. The job is
+                // a named local: g++ 12 mishandles temporaries in co_await expressions.
+                NodeReport held = running_report(s->node, s->generation, hello);
+                auto job = [this, &held] { return pass_report(held); };
+                auto done = *co_await on_worker(workers, job);
+                reported(*s, done, std::nullopt);
             }
             continue;
         }
@@ -770,6 +844,14 @@ awaitable<void> ProviderServer::Impl::handle_frame(Session<Ws>& s, const protoco
     if (const auto* error = std::get_if<protocol::ErrorBody>(&m.body)) {
         peer_warn("node reported an error node=" + s.node + " code=" + error->code + " message=\"" +
                   error->message + "\"");
+        co_return;
+    }
+    if (auto ack = task_report_ack(m.body)) {
+        NodeReport r{s.node, s.generation, std::string(protocol::type_name(m.body)),
+                     protocol::body_json(m.body)};
+        auto job = [this, &r] { return pass_report(r); };
+        auto done = *co_await on_worker(workers, job);
+        reported(s, done, ack);
         co_return;
     }
     s.refuse(CloseReason::not_allowed, "not_allowed",
@@ -949,6 +1031,11 @@ HealthReport ProviderServer::health() const {
 std::size_t ProviderServer::session_count() const {
     std::lock_guard lock(impl_->mu);
     return impl_->sessions.size();
+}
+
+void ProviderServer::set_report_handler(NodeReportHandler handler) {
+    std::unique_lock lock(impl_->handler_mu);
+    impl_->handler = std::move(handler);
 }
 
 Result<void> ProviderServer::send(const std::string& node_name, const std::string& type,

@@ -79,6 +79,9 @@ public:
     Result<void> send(const std::string& node_name, const std::string& type,
                       const nlohmann::json& body) override;
 
+    //! Task reports go to `handler` on a worker and are acknowledged once it returns ok.
+    void set_report_handler(NodeReportHandler handler) override;
+
 private:
     struct Impl;
     // Shared with the connection coroutines, which may outlive a stop() that gave up waiting.

@@ -1,22 +1,48 @@
 #pragma once
 
-// Commands to compute nodes go through the session that node holds with the kernel.
+// Commands to compute nodes go through the session that node holds with the kernel; reports
+// from nodes that the kernel does not handle itself (task reports) go to one report handler.
 
 #include "unidesk/result.hpp"
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
+#include <functional>
 #include <string>
 
 namespace unidesk {
 
-//! Thread-safe. Fails with `node_offline` (Errc::unavailable) when the node holds no session
-//! with any kernel instance.
+//! A message from a node that the kernel passes on (docs/reference/provider-protocol.md):
+//! `task.status` and `task.log` with their protocol body, and `register.running`, whose body is
+//! `{"running": [{"attempt_id", "state"}]}`: the attempts a node holds as it registers.
+struct NodeReport {
+    std::string node_name;
+    std::int64_t session_generation = 0;
+    std::string type;
+    nlohmann::json body;
+};
+
+//! Runs on a kernel worker thread, one report at a time per node session, in the order the
+//! node sent them. Returns ok once the report is durably recorded (or was recorded before): the
+//! kernel then acknowledges task reports to the node (`task.ack`). An error leaves the report
+//! unacknowledged, so the node sends it again in its next session; it must not throw.
+using NodeReportHandler = std::function<Result<void>(const NodeReport&)>;
+
+//! Thread-safe.
 class ProviderLink {
 public:
     virtual ~ProviderLink() = default;
+
+    //! Fails with `node_offline` (Errc::unavailable) when the node holds no session with this
+    //! kernel instance.
     virtual Result<void> send(const std::string& node_name, const std::string& type,
                               const nlohmann::json& body) = 0;
+
+    //! Installs the one report handler (the scheduler's); an empty function removes it and
+    //! returns only once no call into the old one is running. Without a handler, task reports
+    //! are not acknowledged: the nodes keep them until a handler is there.
+    virtual void set_report_handler(NodeReportHandler handler) = 0;
 };
 
 }  // namespace unidesk

@@ -16,6 +16,8 @@
 #include "unidesk/protocol/messages.hpp"
 #include "unidesk/result.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -26,5 +28,8 @@ Result<Message> decode(std::string_view frame, std::size_t max_frame_bytes = kDe
 
 //! The frame for a message: compact JSON text.
 std::string encode(const Message& message);
+
+//! A body as the JSON object its frame carries.
+nlohmann::json body_json(const Body& body);
 
 }  // namespace unidesk::protocol

@@ -52,6 +52,7 @@ struct Register {
     std::vector<GpuInfo> gpus;
     std::map<std::string, std::string> labels;
     std::vector<RunningAttempt> running;  // optional on the wire; empty when absent
+    std::uint32_t task_slots = 0;         // attempts it runs at once; optional, 0: not said
 
     bool operator==(const Register&) const = default;
 };

@@ -1,0 +1,426 @@
+// The scheduler plugin: the task queue in PostgreSQL, its REST API, the dispatcher that places
+// queued tasks on online nodes and sends them over the provider link, and the handler of the
+// nodes' task reports. docs/reference/rest-api.md (Tasks) and events.md (task.*) describe it.
+//
+// Threads: REST handlers and the report handler run on kernel workers; one dispatcher thread
+// of the plugin's own runs the dispatch and expiry passes every `dispatch_interval_ms`, or at
+// once when a task is submitted, retried or reported. stop() ends that thread and removes the
+// report handler before it returns.
+
+#include "task_spec.hpp"
+#include "task_store.hpp"
+
+#include <unidesk/plugin.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+namespace unidesk::scheduler {
+namespace {
+
+using nlohmann::json;
+
+const std::string kSchema = R"sql(
+CREATE TABLE scheduler_tasks (
+    id bigserial PRIMARY KEY,
+    state text NOT NULL,
+    project text NOT NULL,
+    priority integer NOT NULL,
+    spec jsonb NOT NULL,
+    submitted_by text NOT NULL,
+    attempt_id text,
+    attempts integer NOT NULL DEFAULT 0,
+    node text,
+    pending_reason text,
+    exit_code bigint,
+    cause text,
+    message text,
+    cancel_requested boolean NOT NULL DEFAULT false,
+    not_before timestamptz,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    started_at timestamptz,
+    ended_at timestamptz
+);
+CREATE INDEX scheduler_tasks_queued ON scheduler_tasks (priority DESC, id) WHERE state = 'queued';
+CREATE INDEX scheduler_tasks_project ON scheduler_tasks (project, id);
+CREATE TABLE scheduler_attempts (
+    id text PRIMARY KEY,
+    task_id bigint NOT NULL REFERENCES scheduler_tasks (id),
+    number integer NOT NULL,
+    node text NOT NULL,
+    state text NOT NULL,
+    gpus jsonb NOT NULL DEFAULT '[]'::jsonb,
+    cause text,
+    exit_code bigint,
+    message text,
+    last_seq bigint NOT NULL DEFAULT 0,
+    log_until text NOT NULL DEFAULT '',
+    phases jsonb NOT NULL DEFAULT '[]'::jsonb,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    ended_at timestamptz
+);
+CREATE INDEX scheduler_attempts_active ON scheduler_attempts (node) WHERE ended_at IS NULL;
+CREATE INDEX scheduler_attempts_task ON scheduler_attempts (task_id);
+CREATE TABLE scheduler_task_logs (
+    id bigserial PRIMARY KEY,
+    task_id bigint NOT NULL REFERENCES scheduler_tasks (id),
+    attempt_id text NOT NULL,
+    seq bigint NOT NULL,
+    stream text NOT NULL,
+    data text NOT NULL,
+    at timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (attempt_id, seq)
+);
+CREATE INDEX scheduler_task_logs_task ON scheduler_task_logs (task_id, id);
+)sql";
+
+const PluginDescriptor& describe() {
+    static const PluginDescriptor d{
+        .name = "scheduler",
+        .kind = PluginKind::scheduler,
+        .version = "0.1.0",
+        .description =
+            "Queues tasks in PostgreSQL, places them on online nodes and follows "
+            "them to their end.",
+        .config =
+            {{"dispatch_interval_ms", ConfigType::integer, 500,
+              "How often queued tasks are matched to nodes when nothing else wakes the "
+              "dispatcher (a submit, a retry or a report from a node wakes it at once)."},
+             {"accept_timeout_s", ConfigType::integer, 30,
+              "A node that has not accepted an assigned attempt within this many seconds gets "
+              "it taken back; the task is queued again."},
+             {"lost_grace_s", ConfigType::integer, 600,
+              "How long the attempts of a node that went offline wait for it to come back and "
+              "report them before they are lost (and retried by their policy)."},
+             {"retry_base_delay_s", ConfigType::integer, 5,
+              "Delay before the first automatic retry; it doubles with each attempt."},
+             {"retry_max_delay_s", ConfigType::integer, 300,
+              "The longest delay between automatic retries."}},
+        .migrations = {{1, "create tasks, attempts and logs", kSchema},
+                       {2, "record the task slots of each node",
+                        "CREATE TABLE scheduler_node_slots (node text PRIMARY KEY, "
+                        "slots integer NOT NULL)"}},
+    };
+    return d;
+}
+
+std::optional<std::int64_t> parse_id(const std::string& s) {
+    if (s.empty() || s.size() > 18 ||
+        !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        return std::nullopt;
+    }
+    return std::stoll(s);
+}
+
+HttpResponse bad_id(const std::string& s) {
+    return HttpResponse::error(
+        make_error(Errc::not_found, "task_not_found", "no task '" + s.substr(0, 40) + "'"));
+}
+
+template <class T>
+HttpResponse answer(const Result<T>& r, int status = 200) {
+    if (!r) {
+        return HttpResponse::error(r.error());
+    }
+    return HttpResponse::json(*r, status);
+}
+
+class Scheduler final : public Plugin {
+public:
+    Result<void> start(KernelContext& ctx) override {
+        ctx_ = &ctx;
+        log_ = ctx.logger();
+        const auto& c = ctx.config();
+        interval_ =
+            std::chrono::milliseconds(std::max<std::int64_t>(10, c["dispatch_interval_ms"]));
+        Policy policy{std::chrono::seconds(c["accept_timeout_s"].get<std::int64_t>()),
+                      std::chrono::seconds(c["lost_grace_s"].get<std::int64_t>()),
+                      std::chrono::seconds(c["retry_base_delay_s"].get<std::int64_t>()),
+                      std::chrono::seconds(c["retry_max_delay_s"].get<std::int64_t>())};
+        store_.emplace(ctx.database(), ctx.events(), policy);
+
+        if (auto r = add_routes(); !r) {
+            return r.error();
+        }
+        if (ProviderLink* link = ctx.provider_link()) {
+            link->set_report_handler([this](const NodeReport& r) { return on_report(r); });
+        } else {
+            log_->warn(
+                "scheduler has no provider link reason=\"the kernel runs none\" "
+                "tasks=\"stay queued\"");
+        }
+        dispatcher_ = std::thread([this] { dispatch_loop(); });
+        log_->info("scheduler started instance={} dispatch_interval_ms={}", ctx.instance_name(),
+                   interval_.count());
+        return {};
+    }
+
+    void stop() override {
+        if (ctx_ && ctx_->provider_link()) {
+            ctx_->provider_link()->set_report_handler({});
+        }
+        {
+            std::lock_guard lock(mu_);
+            stopping_ = true;
+        }
+        wake_.notify_all();
+        if (dispatcher_.joinable()) {
+            dispatcher_.join();
+        }
+    }
+
+    HealthReport health() override {
+        std::lock_guard lock(mu_);
+        if (!last_error_.empty()) {
+            return {HealthState::degraded, "dispatching failed: " + last_error_};
+        }
+        return {HealthState::ok, {}};
+    }
+
+private:
+    Result<void> add_routes() {
+        auto& router = ctx_->router();
+        const RouteOptions member{.min_role = Role::member};
+        std::vector<std::tuple<std::string, std::string, HttpHandler, RouteOptions>> routes = {
+            {"POST", "/v1/tasks", [this](const HttpRequest& r) { return submit(r); }, member},
+            {"GET", "/v1/tasks", [this](const HttpRequest& r) { return list(r); }, {}},
+            {"GET", "/v1/tasks/{id}", [this](const HttpRequest& r) { return show(r); }, {}},
+            {"GET", "/v1/tasks/{id}/log", [this](const HttpRequest& r) { return log(r); }, {}},
+            {"POST", "/v1/tasks/{id}/cancel", [this](const HttpRequest& r) { return cancel(r); },
+             member},
+            {"POST", "/v1/tasks/{id}/retry", [this](const HttpRequest& r) { return retry(r); },
+             member},
+        };
+        for (auto& [method, pattern, handler, options] : routes) {
+            if (auto r = router.add_route(Listener::internal, method, pattern, handler, options);
+                !r) {
+                return r.error();
+            }
+        }
+        return {};
+    }
+
+    HttpResponse submit(const HttpRequest& req) {
+        auto body = json::parse(req.body, nullptr, false);
+        if (body.is_discarded()) {
+            return HttpResponse::error(make_error(Errc::invalid_argument, "invalid_request",
+                                                  "the body is not valid JSON"));
+        }
+        auto spec = normalize_spec(body);
+        if (!spec) {
+            return HttpResponse::error(spec.error());
+        }
+        auto r = store_->submit(*spec, req.principal->name);
+        if (r) {
+            log_->info("task submitted task={} user={} project={}",
+                       (*r)["task"]["id"].get<long long>(), req.principal->name,
+                       (*spec)["project"].get<std::string>());
+            poke();
+        }
+        return answer(r, 201);
+    }
+
+    HttpResponse list(const HttpRequest& req) {
+        ListFilter f;
+        auto q = [&](const char* name) {
+            const auto* v = req.query_param(name);
+            return v ? *v : std::string();
+        };
+        f.state = q("state");
+        f.project = q("project");
+        f.node = q("node");
+        if (!q("limit").empty()) {
+            auto n = parse_id(q("limit"));
+            if (!n || *n < 1 || *n > 500) {
+                return HttpResponse::error(make_error(Errc::invalid_argument, "invalid_request",
+                                                      "limit must be from 1 to 500"));
+            }
+            f.limit = static_cast<int>(*n);
+        }
+        if (!q("before").empty()) {
+            f.before = parse_id(q("before"));
+            if (!f.before) {
+                return HttpResponse::error(make_error(Errc::invalid_argument, "invalid_request",
+                                                      "before must be a task id"));
+            }
+        }
+        return answer(store_->list(f));
+    }
+
+    HttpResponse show(const HttpRequest& req) {
+        auto id = parse_id(req.params.at("id"));
+        return id ? answer(store_->show(*id)) : bad_id(req.params.at("id"));
+    }
+
+    HttpResponse log(const HttpRequest& req) {
+        auto id = parse_id(req.params.at("id"));
+        if (!id) {
+            return bad_id(req.params.at("id"));
+        }
+        std::int64_t after = 0;
+        std::int64_t wait_s = 0;
+        if (const auto* a = req.query_param("after")) {
+            auto v = parse_id(*a);
+            if (!v) {
+                return HttpResponse::error(make_error(Errc::invalid_argument, "invalid_request",
+                                                      "after must be a log entry id"));
+            }
+            after = *v;
+        }
+        if (const auto* w = req.query_param("wait_s")) {
+            wait_s = std::min<std::int64_t>(parse_id(*w).value_or(0), 30);
+        }
+        // Waiting polls the table: entries are written by other threads and instances.
+        // TODO: a follower waiting here holds a worker thread for up to wait_s seconds, so many
+        // followers at once can use up the kernel's workers; a notification would free them.
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(wait_s);
+        while (true) {
+            auto r = store_->log(*id, after, 1000);
+            if (!r || !(*r)["entries"].empty() || (*r)["ended"].get<bool>() ||
+                std::chrono::steady_clock::now() >= until || stopping()) {
+                return answer(r);
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        }
+    }
+
+    HttpResponse cancel(const HttpRequest& req) {
+        auto id = parse_id(req.params.at("id"));
+        if (!id) {
+            return bad_id(req.params.at("id"));
+        }
+        auto r = store_->cancel(*id, req.principal->name);
+        if (!r) {
+            return HttpResponse::error(r.error());
+        }
+        auto [body, command] = *r;
+        if (command) {
+            send_commands({*command});
+            if (auto again = store_->show(*id)) {
+                body["task"] = (*again)["task"];
+            }
+        }
+        log_->info("task cancel requested task={} user={}", *id, req.principal->name);
+        return HttpResponse::json(body, 202);
+    }
+
+    HttpResponse retry(const HttpRequest& req) {
+        auto id = parse_id(req.params.at("id"));
+        if (!id) {
+            return bad_id(req.params.at("id"));
+        }
+        auto r = store_->retry(*id, req.principal->name);
+        if (r) {
+            poke();
+        }
+        return answer(r, 201);
+    }
+
+    // ---- node reports (kernel workers) ----
+
+    Result<void> on_report(const NodeReport& r) {
+        Result<std::vector<NodeCommand>> commands =
+            r.type == "register.running"
+                ? store_->node_registered(r.node_name, r.body.value("running", json::array()),
+                                          r.body.value("task_slots", 0u))
+                : store_->record_report(r.node_name, r.type, r.body);
+        if (!commands) {
+            return commands.error();
+        }
+        send_commands(*commands);
+        if (r.type != "task.log") {
+            poke();
+        }
+        return {};
+    }
+
+    // ---- the dispatcher thread ----
+
+    void dispatch_loop() {
+        while (!stopping()) {
+            run_pass();
+            std::unique_lock lock(mu_);
+            wake_.wait_for(lock, interval_, [&] { return stopping_ || poked_; });
+            poked_ = false;
+        }
+    }
+
+    void run_pass() {
+        if (!ctx_->database().available() || !ctx_->provider_link()) {
+            return;
+        }
+        auto expired = store_->expire();
+        auto placed = store_->dispatch(ctx_->instance_name());
+        std::string failure;
+        if (!expired) {
+            failure = expired.error().message;
+        } else {
+            send_commands(*expired);
+        }
+        if (!placed) {
+            failure = placed.error().message;
+        } else {
+            send_commands(*placed);
+        }
+        std::lock_guard lock(mu_);
+        if (!failure.empty() && failure != last_error_) {
+            log_->warn("dispatch pass failed error=\"{}\"", failure);
+        }
+        last_error_ = failure;
+    }
+
+    void send_commands(const std::vector<NodeCommand>& commands) {
+        for (const auto& c : commands) {
+            auto sent = ctx_->provider_link()->send(c.node, c.type, c.body);
+            if (sent) {
+                log_->info("{} sent node={} attempt={}", c.type, c.node, c.attempt_id);
+                continue;
+            }
+            log_->warn("{} not sent node={} attempt={} error=\"{}\"", c.type, c.node, c.attempt_id,
+                       sent.error().message);
+            if (c.type == "task.assign") {
+                store_->undelivered(c, sent.error().message);
+            } else if (c.type == "task.cancel" && c.body.value("reason", "") == "cancelled") {
+                store_->cancel_undelivered(c.task_id, c.attempt_id, sent.error().message);
+            }
+        }
+    }
+
+    void poke() {
+        {
+            std::lock_guard lock(mu_);
+            poked_ = true;
+        }
+        wake_.notify_all();
+    }
+
+    bool stopping() {
+        std::lock_guard lock(mu_);
+        return stopping_;
+    }
+
+    KernelContext* ctx_ = nullptr;
+    std::shared_ptr<spdlog::logger> log_;
+    std::optional<TaskStore> store_;
+    std::chrono::milliseconds interval_{500};
+    std::thread dispatcher_;
+    std::mutex mu_;
+    std::condition_variable wake_;
+    bool stopping_ = false;
+    bool poked_ = false;
+    std::string last_error_;
+};
+
+Plugin* make() {
+    return new Scheduler();
+}
+
+const PluginEntry entry{kPluginApiVersion, &describe, &make};
+
+}  // namespace
+}  // namespace unidesk::scheduler
+
+UNIDESK_PLUGIN(unidesk::scheduler::entry)

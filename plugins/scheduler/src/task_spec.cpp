@@ -1,0 +1,189 @@
+#include "task_spec.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <limits>
+#include <set>
+
+namespace unidesk::scheduler {
+namespace {
+
+using nlohmann::json;
+
+Error invalid(const std::string& message) {
+    return make_error(Errc::invalid_argument, "invalid_request", message);
+}
+
+bool is_commit(const std::string& s) {
+    return s.size() == 40 && std::all_of(s.begin(), s.end(), [](char c) {
+               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+           });
+}
+
+// A string field; required ones must be non-empty.
+Result<std::string> text(const json& in, const char* key, bool required, std::string fallback) {
+    if (!in.contains(key)) {
+        if (required) {
+            return invalid("field '" + std::string(key) + "' is missing");
+        }
+        return fallback;
+    }
+    if (!in[key].is_string() || (required && in[key].get<std::string>().empty())) {
+        return invalid("field '" + std::string(key) + "' must be a non-empty string");
+    }
+    return in[key].get<std::string>();
+}
+
+Result<std::int64_t> integer(const json& in, const char* key, std::int64_t fallback,
+                             std::int64_t min, std::int64_t max) {
+    if (!in.contains(key)) {
+        return fallback;
+    }
+    const auto& v = in[key];
+    if (!v.is_number_integer() || v.get<std::int64_t>() < min || v.get<std::int64_t>() > max) {
+        return invalid("field '" + std::string(key) + "' must be an integer from " +
+                       std::to_string(min) + " to " + std::to_string(max));
+    }
+    return v.get<std::int64_t>();
+}
+
+Result<json> string_map(const json& in, const char* key) {
+    if (!in.contains(key)) {
+        return ok_value(json::object());
+    }
+    if (!in[key].is_object()) {
+        return invalid("field '" + std::string(key) + "' must be an object of strings");
+    }
+    for (const auto& [k, v] : in[key].items()) {
+        if (!v.is_string() || k.empty()) {
+            return invalid("field '" + std::string(key) + "." + k + "' must be a string");
+        }
+    }
+    return ok_value(in[key]);
+}
+
+}  // namespace
+
+Result<json> normalize_spec(const json& in) {
+    if (!in.is_object()) {
+        return invalid("the body must be a JSON object");
+    }
+    static const std::set<std::string> known = {"code_repo_url", "code_commit_id",  "env_repo_url",
+                                                "env_commit_id", "dockerfile_path", "command",
+                                                "env",           "resources",       "priority",
+                                                "project",       "time_limit_s",    "retry"};
+    for (const auto& [k, v] : in.items()) {
+        if (!known.count(k)) {
+            return invalid("field '" + k + "' is not part of a task");
+        }
+    }
+
+    json out;
+    for (const char* key : {"code_repo_url", "env_repo_url"}) {
+        auto v = text(in, key, true, "");
+        if (!v) {
+            return v.error();
+        }
+        out[key] = *v;
+    }
+    for (const char* key : {"code_commit_id", "env_commit_id"}) {
+        auto v = text(in, key, true, "");
+        if (!v) {
+            return v.error();
+        }
+        if (!is_commit(*v)) {
+            return make_error(Errc::invalid_argument, "invalid_commit",
+                              "field '" + std::string(key) +
+                                  "' must be a full commit id: 40 "
+                                  "lower-case hex digits, not '" +
+                                  v->substr(0, 60) + "'");
+        }
+        out[key] = *v;
+    }
+
+    auto dockerfile = text(in, "dockerfile_path", false, "Dockerfile");
+    if (!dockerfile) {
+        return dockerfile.error();
+    }
+    const std::filesystem::path df(*dockerfile);
+    if (dockerfile->empty() || df.is_absolute() ||
+        std::any_of(df.begin(), df.end(), [](const auto& p) { return p == ".."; })) {
+        return invalid("field 'dockerfile_path' must be a relative path inside the env repository");
+    }
+    out["dockerfile_path"] = *dockerfile;
+
+    out["command"] = json::array();
+    if (in.contains("command")) {
+        if (!in["command"].is_array() ||
+            !std::all_of(in["command"].begin(), in["command"].end(),
+                         [](const json& a) { return a.is_string(); })) {
+            return invalid("field 'command' must be an array of strings");
+        }
+        out["command"] = in["command"];
+    }
+    auto env = string_map(in, "env");
+    if (!env) {
+        return env.error();
+    }
+    out["env"] = *env;
+
+    const json res = in.value("resources", json::object());
+    if (!res.is_object()) {
+        return invalid("field 'resources' must be an object");
+    }
+    constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
+    auto cpu = integer(res, "cpu_millis", 1000, 0, 1 << 20);
+    auto mem = integer(res, "memory_bytes", 0, 0, kMax);
+    auto gpus = integer(res, "gpu_count", 0, 0, 64);
+    auto model = text(res, "gpu_model", false, "");
+    auto labels = string_map(res, "labels");
+    for (const auto* e : {&cpu, &mem, &gpus}) {
+        if (!*e) {
+            return e->error();
+        }
+    }
+    if (!model) {
+        return model.error();
+    }
+    if (!labels) {
+        return labels.error();
+    }
+    out["resources"] = {{"cpu_millis", *cpu},
+                        {"memory_bytes", *mem},
+                        {"gpu_count", *gpus},
+                        {"gpu_model", *model},
+                        {"labels", *labels}};
+
+    auto priority = integer(in, "priority", 0, -1000, 1000);
+    if (!priority) {
+        return priority.error();
+    }
+    out["priority"] = *priority;
+    auto project = text(in, "project", false, "default");
+    if (!project || project->empty() || project->size() > 100) {
+        return invalid("field 'project' must be a string of 1 to 100 characters");
+    }
+    out["project"] = *project;
+    auto limit = integer(in, "time_limit_s", 0, 0, 366ll * 86400);
+    if (!limit) {
+        return limit.error();
+    }
+    out["time_limit_s"] = *limit;
+
+    const json retry = in.value("retry", json::object());
+    if (!retry.is_object()) {
+        return invalid("field 'retry' must be an object");
+    }
+    auto attempts = integer(retry, "max_attempts", 3, 1, 100);
+    if (!attempts) {
+        return attempts.error();
+    }
+    if (retry.contains("on_exit_nonzero") && !retry["on_exit_nonzero"].is_boolean()) {
+        return invalid("field 'retry.on_exit_nonzero' must be true or false");
+    }
+    out["retry"] = {{"max_attempts", *attempts},
+                    {"on_exit_nonzero", retry.value("on_exit_nonzero", false)}};
+    return ok_value(std::move(out));
+}
+
+}  // namespace unidesk::scheduler

@@ -1,0 +1,697 @@
+#include "task_store.hpp"
+
+#include <algorithm>
+#include <set>
+
+namespace unidesk::scheduler {
+namespace {
+
+using nlohmann::json;
+
+// Times as the API sends them: UTC, milliseconds, Z.
+std::string iso(const std::string& column) {
+    return "to_char(" + column + " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')";
+}
+
+const std::string kTaskColumns =
+    "t.id, t.state, t.project, t.priority, t.spec::text AS spec, t.submitted_by, t.attempt_id, "
+    "t.attempts, t.node, t.pending_reason, t.exit_code, t.cause, t.message, " +
+    iso("t.created_at") + " AS created_at, " + iso("t.updated_at") + " AS updated_at, " +
+    iso("t.started_at") + " AS started_at, " + iso("t.ended_at") + " AS ended_at";
+
+const std::set<std::string> kActive = {"assigned", "accepted", "fetching",
+                                       "building", "running",  "uploading"};
+const std::set<std::string> kEnded = {"succeeded", "failed", "cancelled", "lost"};
+
+json text_or_null(const pqxx::field& f) {
+    return f.is_null() ? json(nullptr) : json(f.as<std::string>());
+}
+
+json int_or_null(const pqxx::field& f) {
+    return f.is_null() ? json(nullptr) : json(f.as<long long>());
+}
+
+json task_json(const pqxx::row& r) {
+    json t = json::parse(r["spec"].as<std::string>());
+    t["id"] = r["id"].as<long long>();
+    t["state"] = r["state"].as<std::string>();
+    t["submitted_by"] = r["submitted_by"].as<std::string>();
+    t["attempt_id"] = text_or_null(r["attempt_id"]);
+    t["attempts"] = r["attempts"].as<int>();
+    t["node"] = text_or_null(r["node"]);
+    t["pending_reason"] = text_or_null(r["pending_reason"]);
+    t["exit_code"] = int_or_null(r["exit_code"]);
+    t["cause"] = text_or_null(r["cause"]);
+    t["message"] = text_or_null(r["message"]);
+    for (const char* c : {"created_at", "updated_at", "started_at", "ended_at"}) {
+        t[c] = text_or_null(r[c]);
+    }
+    return t;
+}
+
+Error not_found(std::int64_t id) {
+    return make_error(Errc::not_found, "task_not_found", "no task " + std::to_string(id));
+}
+
+[[noreturn]] void abort_with(Error e) {
+    throw ResultError(std::move(e));
+}
+
+std::optional<pqxx::row> lock_task(pqxx::work& tx, std::int64_t id) {
+    auto r = tx.exec_params(
+        "SELECT " + kTaskColumns + " FROM scheduler_tasks t WHERE t.id = $1 FOR UPDATE", id);
+    if (r.empty()) {
+        return std::nullopt;
+    }
+    return r[0];
+}
+
+EventDraft event(std::string kind, std::int64_t task, std::string actor, json payload) {
+    return EventDraft{std::move(kind), "task:" + std::to_string(task), std::move(actor),
+                      std::move(payload)};
+}
+
+const std::string kPlugin = "plugin:scheduler";
+
+// A git fetch that failed on the network is worth another try; a missing commit or a refused
+// credential is not. The agent words the first one this way (agent/src/git_cache.cpp).
+bool retryable(const std::string& cause, const std::string& message, const json& retry) {
+    if (cause == "lost" || cause == "agent_error") {
+        return true;
+    }
+    if (cause == "git_fetch_failed") {
+        return message.rfind("cannot reach the remote", 0) == 0;
+    }
+    if (cause == "exit_nonzero") {
+        return retry.value("on_exit_nonzero", false);
+    }
+    return false;
+}
+
+}  // namespace
+
+TaskStore::TaskStore(Database& db, EventBus& events, Policy policy)
+    : db_(db), events_(events), policy_(policy) {}
+
+Result<json> TaskStore::submit(const json& spec, const std::string& user) {
+    return db_.transact([&](pqxx::work& tx) {
+        auto r = tx.exec_params(
+            "INSERT INTO scheduler_tasks (state, project, priority, spec, "
+            "submitted_by) VALUES ('queued', $1, $2, $3::jsonb, $4) "
+            "RETURNING id",
+            spec["project"].get<std::string>(), spec["priority"].get<int>(), spec.dump(), user);
+        const auto id = r[0][0].as<std::int64_t>();
+        events_.append(tx, event("task.submitted", id, "user:" + user,
+                                 {{"project", spec["project"]},
+                                  {"code_commit_id", spec["code_commit_id"]},
+                                  {"env_commit_id", spec["env_commit_id"]}}));
+        return json{{"task", task_json(*lock_task(tx, id))}};
+    });
+}
+
+Result<json> TaskStore::list(const ListFilter& f) {
+    return db_.transact([&](pqxx::work& tx) {
+        // Each filter is either off (NULL) or compared; one statement for every combination.
+        const std::string active = "{assigned,accepted,fetching,building,running,uploading}";
+        auto r = tx.exec_params(
+            "SELECT " + kTaskColumns +
+                " FROM scheduler_tasks t WHERE "
+                "($1::text IS NULL OR ($1 = 'active' AND t.state = ANY($2::text[])) "
+                "  OR t.state = $1) "
+                "AND ($3::text IS NULL OR t.project = $3) AND ($4::text IS NULL OR t.node = $4) "
+                "AND ($5::bigint IS NULL OR t.id < $5) ORDER BY t.id DESC LIMIT $6",
+            f.state.empty() ? std::optional<std::string>() : f.state, active,
+            f.project.empty() ? std::optional<std::string>() : f.project,
+            f.node.empty() ? std::optional<std::string>() : f.node, f.before, f.limit + 1);
+        json tasks = json::array();
+        for (std::size_t i = 0; i < r.size() && static_cast<int>(i) < f.limit; ++i) {
+            tasks.push_back(task_json(r[i]));
+        }
+        json next = nullptr;
+        if (static_cast<int>(r.size()) > f.limit) {
+            next = std::to_string(tasks.back()["id"].get<long long>());
+        }
+        return json{{"tasks", tasks}, {"next", next}};
+    });
+}
+
+Result<json> TaskStore::show(std::int64_t id) {
+    return db_.transact([&](pqxx::work& tx) {
+        auto t =
+            tx.exec_params("SELECT " + kTaskColumns + " FROM scheduler_tasks t WHERE id = $1", id);
+        if (t.empty()) {
+            abort_with(not_found(id));
+        }
+        auto rows = tx.exec_params(
+            "SELECT id, number, node, state, cause, exit_code, message, "
+            "phases::text AS phases, " +
+                iso("created_at") + " AS created_at, " + iso("ended_at") +
+                " AS ended_at FROM scheduler_attempts WHERE task_id = $1 "
+                "ORDER BY number",
+            id);
+        json attempts = json::array();
+        for (const auto& a : rows) {
+            attempts.push_back({{"id", a["id"].as<std::string>()},
+                                {"number", a["number"].as<int>()},
+                                {"node", a["node"].as<std::string>()},
+                                {"state", a["state"].as<std::string>()},
+                                {"cause", text_or_null(a["cause"])},
+                                {"exit_code", int_or_null(a["exit_code"])},
+                                {"message", text_or_null(a["message"])},
+                                {"created_at", a["created_at"].as<std::string>()},
+                                {"ended_at", text_or_null(a["ended_at"])},
+                                {"phases", json::parse(a["phases"].as<std::string>())}});
+        }
+        return json{{"task", task_json(t[0])}, {"attempts", attempts}};
+    });
+}
+
+Result<json> TaskStore::log(std::int64_t id, std::int64_t after, int limit) {
+    return db_.transact([&](pqxx::work& tx) {
+        auto t = tx.exec_params("SELECT state FROM scheduler_tasks WHERE id = $1", id);
+        if (t.empty()) {
+            abort_with(not_found(id));
+        }
+        // The state is read first: an entry written after it still comes in this answer or
+        // the next, so `ended` is never true while entries are missing.
+        const bool ended = kEnded.count(t[0][0].as<std::string>()) > 0;
+        auto rows = tx.exec_params("SELECT id, attempt_id, stream, data, " + iso("at") +
+                                       " AS at FROM scheduler_task_logs WHERE task_id = $1 AND "
+                                       "id > $2 ORDER BY id LIMIT $3",
+                                   id, after, limit);
+        json entries = json::array();
+        std::int64_t next = after;
+        for (const auto& e : rows) {
+            next = e["id"].as<std::int64_t>();
+            entries.push_back({{"id", next},
+                               {"attempt_id", e["attempt_id"].as<std::string>()},
+                               {"stream", e["stream"].as<std::string>()},
+                               {"data", e["data"].as<std::string>()},
+                               {"at", e["at"].as<std::string>()}});
+        }
+        const bool all_read = static_cast<int>(rows.size()) < limit;
+        return json{{"entries", entries}, {"next", next}, {"ended", ended && all_read}};
+    });
+}
+
+Result<std::pair<json, std::optional<NodeCommand>>> TaskStore::cancel(std::int64_t id,
+                                                                      const std::string& user) {
+    return db_.transact([&](pqxx::work& tx) {
+        auto t = lock_task(tx, id);
+        if (!t) {
+            abort_with(not_found(id));
+        }
+        const auto state = (*t)["state"].as<std::string>();
+        if (kEnded.count(state)) {
+            abort_with(
+                make_error(Errc::conflict, "task_ended",
+                           "task " + std::to_string(id) + " has already ended (" + state + ")"));
+        }
+        events_.append(tx, event("task.cancel_requested", id, "user:" + user, {{"state", state}}));
+        std::optional<NodeCommand> command;
+        if (state == "queued") {
+            tx.exec_params(
+                "UPDATE scheduler_tasks SET state = 'cancelled', cause = 'cancelled', "
+                "message = 'cancelled while queued', pending_reason = NULL, "
+                "ended_at = now(), updated_at = now() WHERE id = $1",
+                id);
+            events_.append(tx, event("task.cancelled", id, kPlugin, {{"while", "queued"}}));
+        } else {
+            tx.exec_params(
+                "UPDATE scheduler_tasks SET cancel_requested = true, "
+                "updated_at = now() WHERE id = $1",
+                id);
+            const auto attempt = (*t)["attempt_id"].as<std::string>();
+            command =
+                NodeCommand{(*t)["node"].as<std::string>(),
+                            "task.cancel",
+                            {{"attempt_id", attempt}, {"reason", "cancelled"}, {"grace_s", 10}},
+                            id,
+                            attempt};
+        }
+        return std::make_pair(json{{"task", task_json(*lock_task(tx, id))}}, command);
+    });
+}
+
+Result<void> TaskStore::cancel_undelivered(std::int64_t id, const std::string& attempt_id,
+                                           const std::string& why) {
+    return db_.transact_void([&](pqxx::work& tx) {
+        auto t = lock_task(tx, id);
+        if (!t || kEnded.count((*t)["state"].as<std::string>()) ||
+            (*t)["attempt_id"].as<std::string>() != attempt_id) {
+            return;
+        }
+        const std::string message = "cancelled; the node could not be told: " + why;
+        tx.exec_params(
+            "UPDATE scheduler_attempts SET state = 'cancelled', cause = 'cancelled', "
+            "message = $2, ended_at = now() WHERE id = $1 AND ended_at IS NULL",
+            attempt_id, message);
+        tx.exec_params(
+            "UPDATE scheduler_tasks SET state = 'cancelled', cause = 'cancelled', "
+            "message = $2, ended_at = now(), updated_at = now() WHERE id = $1",
+            id, message);
+        events_.append(tx, event("task.cancelled", id, kPlugin,
+                                 {{"attempt_id", attempt_id}, {"node_unreachable", why}}));
+    });
+}
+
+Result<json> TaskStore::retry(std::int64_t id, const std::string& user) {
+    return db_.transact([&](pqxx::work& tx) {
+        auto t = lock_task(tx, id);
+        if (!t) {
+            abort_with(not_found(id));
+        }
+        const auto state = (*t)["state"].as<std::string>();
+        if (state != "failed" && state != "cancelled" && state != "lost") {
+            abort_with(make_error(Errc::conflict, "task_not_ended",
+                                  "only a failed, cancelled or lost task can be retried; task " +
+                                      std::to_string(id) + " is " + state));
+        }
+        tx.exec_params(
+            "UPDATE scheduler_tasks SET state = 'queued', cancel_requested = false, "
+            "not_before = NULL, exit_code = NULL, cause = NULL, message = NULL, "
+            "ended_at = NULL, updated_at = now() WHERE id = $1",
+            id);
+        events_.append(tx, event("task.retry_requested", id, "user:" + user, {{"from", state}}));
+        return json{{"task", task_json(*lock_task(tx, id))}};
+    });
+}
+
+namespace {
+
+Needs needs_of(const json& spec) {
+    const auto& r = spec["resources"];
+    Needs n;
+    n.cpu_millis = r.value("cpu_millis", 0ull);
+    n.memory_bytes = r.value("memory_bytes", 0ull);
+    n.gpu_count = r.value("gpu_count", 0u);
+    n.gpu_model = r.value("gpu_model", "");
+    n.labels = r.value("labels", std::map<std::string, std::string>{});
+    return n;
+}
+
+json assign_body(const std::string& attempt, std::int64_t task, const json& spec,
+                 const std::vector<std::uint32_t>& gpus) {
+    const auto& r = spec["resources"];
+    return {{"attempt_id", attempt},
+            {"task_id", std::to_string(task)},
+            {"code_repo_url", spec["code_repo_url"]},
+            {"code_commit_id", spec["code_commit_id"]},
+            {"env_repo_url", spec["env_repo_url"]},
+            {"env_commit_id", spec["env_commit_id"]},
+            {"dockerfile_path", spec["dockerfile_path"]},
+            {"command", spec["command"]},
+            {"env", spec["env"]},
+            {"resources",
+             {{"cpu_millis", r["cpu_millis"]},
+              {"memory_bytes", r["memory_bytes"]},
+              {"gpu_indices", gpus}}},
+            {"time_limit_s", spec["time_limit_s"]}};
+}
+
+// Ends the task's current attempt as the node (or the scheduler) says, and decides what
+// follows: the task ends, or a retry is scheduled by the task's policy.
+void end_attempt(pqxx::work& tx, EventBus& events, const Policy& policy, const pqxx::row& task,
+                 const std::string& attempt, const std::string& phase, const std::string& cause,
+                 std::optional<long long> exit_code, const std::string& message) {
+    const auto id = task["id"].as<std::int64_t>();
+    tx.exec_params(
+        "UPDATE scheduler_attempts SET state = $2, cause = NULLIF($3, ''), "
+        "exit_code = $4, message = NULLIF($5, ''), ended_at = now() WHERE id = $1",
+        attempt, phase, cause, exit_code, message);
+
+    const json spec = json::parse(task["spec"].as<std::string>());
+    const json retry = spec.value("retry", json::object());
+    const int attempts = task["attempts"].as<int>();
+    const int max_attempts = retry.value("max_attempts", 3);
+    const bool cancelled = task["cancel_requested"].as<bool>();
+    if (phase != "succeeded" && !cancelled && attempts < max_attempts &&
+        retryable(cause, message, retry)) {
+        auto delay = policy.retry_base_delay * (1 << std::min(attempts - 1, 16));
+        delay = std::min(delay, policy.retry_max_delay);
+        tx.exec_params(
+            "UPDATE scheduler_tasks SET state = 'queued', node = NULL, "
+            "exit_code = $2, cause = NULLIF($3, ''), message = NULLIF($4, ''), "
+            "not_before = now() + make_interval(secs => $5), updated_at = now() "
+            "WHERE id = $1",
+            id, exit_code, cause, message, static_cast<double>(delay.count()));
+        events.append(tx, event("task.retry_scheduled", id, kPlugin,
+                                {{"attempt_id", attempt},
+                                 {"cause", cause},
+                                 {"delay_s", delay.count()},
+                                 {"attempt", attempts},
+                                 {"max_attempts", max_attempts}}));
+        return;
+    }
+    tx.exec_params(
+        "UPDATE scheduler_tasks SET state = $2, exit_code = $3, cause = NULLIF($4, ''), "
+        "message = NULLIF($5, ''), ended_at = now(), updated_at = now() WHERE id = $1",
+        id, phase, exit_code, cause, message);
+    events.append(tx, event("task.ended", id, kPlugin,
+                            {{"attempt_id", attempt}, {"state", phase}, {"cause", cause}}));
+}
+
+// Every column, for the decisions that read the task's flags and policy.
+pqxx::row lock_task_with_flags(pqxx::work& tx, std::int64_t id) {
+    return tx.exec_params1("SELECT * FROM scheduler_tasks WHERE id = $1 FOR UPDATE", id);
+}
+
+// An attempt whose node is gone or came back without it; only the current attempt decides the
+// task's fate.
+void lose_attempt(pqxx::work& tx, EventBus& events, const Policy& policy,
+                  const std::string& attempt, std::int64_t task_id, const std::string& node,
+                  const std::string& message) {
+    auto t = lock_task_with_flags(tx, task_id);
+    events.append(tx, event("task.lost", task_id, kPlugin,
+                            {{"attempt_id", attempt}, {"node", node}, {"reason", message}}));
+    if (t["attempt_id"].is_null() || t["attempt_id"].as<std::string>() != attempt) {
+        tx.exec_params(
+            "UPDATE scheduler_attempts SET state = 'lost', cause = 'lost', "
+            "message = $2, ended_at = now() WHERE id = $1",
+            attempt, message);
+        return;
+    }
+    end_attempt(tx, events, policy, t, attempt, "lost", "lost", std::nullopt, message);
+}
+
+}  // namespace
+
+Result<std::vector<NodeCommand>> TaskStore::dispatch(const std::string& instance) {
+    return db_.transact([&](pqxx::work& tx) {
+        std::vector<NodeState> nodes;
+        std::map<std::string, std::size_t> index;
+        for (const auto& r : tx.exec_params(
+                 "SELECT n.name, n.cpu_cores, n.memory_bytes, n.gpus::text, n.labels::text, "
+                 "coalesce(s.slots, 0) FROM nodes n LEFT JOIN scheduler_node_slots s ON "
+                 "s.node = n.name WHERE n.state = 'online' AND n.session_instance = $1 "
+                 "ORDER BY n.name",
+                 instance)) {
+            NodeState n;
+            n.name = r[0].as<std::string>();
+            n.cpu_millis = r[1].as<std::uint64_t>() * 1000;
+            n.memory_bytes = r[2].as<std::uint64_t>();
+            for (const auto& g : json::parse(r[3].as<std::string>())) {
+                n.gpus.push_back({g.value("index", 0u), g.value("model", "")});
+            }
+            n.labels =
+                json::parse(r[4].as<std::string>()).get<std::map<std::string, std::string>>();
+            n.slots = r[5].as<std::uint32_t>();
+            index[n.name] = nodes.size();
+            nodes.push_back(std::move(n));
+        }
+
+        // What the attempts still running use, per node.
+        std::map<std::string, int> active_per_project;
+        for (const auto& r : tx.exec("SELECT a.node, t.spec::text, a.gpus::text, t.project "
+                                     "FROM scheduler_attempts a JOIN scheduler_tasks t ON "
+                                     "t.id = a.task_id WHERE a.ended_at IS NULL")) {
+            ++active_per_project[r[3].as<std::string>()];
+            auto it = index.find(r[0].as<std::string>());
+            if (it == index.end()) {
+                continue;
+            }
+            take(nodes[it->second], needs_of(json::parse(r[1].as<std::string>())),
+                 json::parse(r[2].as<std::string>()).get<std::vector<std::uint32_t>>());
+        }
+
+        // Another instance's pass skips the rows this one holds, and the other way round.
+        std::vector<QueuedTask> queued;
+        std::map<std::int64_t, json> specs;
+        for (const auto& r : tx.exec("SELECT id, project, priority, spec::text FROM "
+                                     "scheduler_tasks WHERE state = 'queued' AND (not_before IS "
+                                     "NULL OR not_before <= now()) ORDER BY priority DESC, id "
+                                     "LIMIT 500 FOR UPDATE SKIP LOCKED")) {
+            const auto id = r[0].as<std::int64_t>();
+            specs[id] = json::parse(r[3].as<std::string>());
+            queued.push_back({id, r[1].as<std::string>(), r[2].as<int>(), needs_of(specs[id])});
+        }
+        if (queued.empty()) {
+            return std::vector<NodeCommand>{};
+        }
+
+        auto p = plan(queued, nodes, active_per_project);
+        std::vector<NodeCommand> commands;
+        for (const auto& placement : p.placements) {
+            auto n = tx.exec_params1(
+                           "UPDATE scheduler_tasks SET attempts = attempts + 1 "
+                           "WHERE id = $1 RETURNING attempts",
+                           placement.task_id)[0]
+                         .as<int>();
+            const std::string attempt =
+                "t" + std::to_string(placement.task_id) + "-a" + std::to_string(n);
+            tx.exec_params(
+                "INSERT INTO scheduler_attempts (id, task_id, number, node, state, "
+                "gpus, phases) VALUES ($1, $2, $3, $4, 'assigned', $5::jsonb, "
+                "jsonb_build_array(jsonb_build_object('phase', 'assigned', 'at', " +
+                    iso("now()") + ")))",
+                attempt, placement.task_id, n, placement.node, json(placement.gpus).dump());
+            tx.exec_params(
+                "UPDATE scheduler_tasks SET state = 'assigned', attempt_id = $2, "
+                "node = $3, pending_reason = NULL, not_before = NULL, "
+                "updated_at = now() WHERE id = $1",
+                placement.task_id, attempt, placement.node);
+            events_.append(tx, event("task.assigned", placement.task_id, kPlugin,
+                                     {{"attempt_id", attempt},
+                                      {"node", placement.node},
+                                      {"gpu_indices", placement.gpus}}));
+            commands.push_back(
+                {placement.node, "task.assign",
+                 assign_body(attempt, placement.task_id, specs[placement.task_id], placement.gpus),
+                 placement.task_id, attempt});
+        }
+        for (const auto& [id, reason] : p.pending) {
+            tx.exec_params(
+                "UPDATE scheduler_tasks SET pending_reason = $2 WHERE id = $1 AND "
+                "pending_reason IS DISTINCT FROM $2",
+                id, reason);
+        }
+        return commands;
+    });
+}
+
+Result<void> TaskStore::undelivered(const NodeCommand& c, const std::string& why) {
+    return db_.transact_void([&](pqxx::work& tx) {
+        auto t = lock_task_with_flags(tx, c.task_id);
+        if (t["attempt_id"].is_null() || t["attempt_id"].as<std::string>() != c.attempt_id ||
+            t["state"].as<std::string>() != "assigned") {
+            return;
+        }
+        tx.exec_params(
+            "UPDATE scheduler_attempts SET state = 'undelivered', message = $2, "
+            "ended_at = now() WHERE id = $1",
+            c.attempt_id, why);
+        tx.exec_params(
+            "UPDATE scheduler_tasks SET state = 'queued', node = NULL, "
+            "updated_at = now() WHERE id = $1",
+            c.task_id);
+        events_.append(tx, event("task.requeued", c.task_id, kPlugin,
+                                 {{"attempt_id", c.attempt_id}, {"reason", why}}));
+    });
+}
+
+Result<std::vector<NodeCommand>> TaskStore::expire() {
+    return db_.transact([&](pqxx::work& tx) {
+        std::vector<NodeCommand> commands;
+        // Assigned but never accepted: back to the queue; the node is told to drop it.
+        for (const auto& r : tx.exec_params(
+                 "SELECT a.id, a.task_id, a.node FROM scheduler_attempts a JOIN scheduler_tasks t "
+                 "ON t.id = a.task_id AND t.attempt_id = a.id WHERE a.ended_at IS NULL AND "
+                 "a.state = 'assigned' AND a.created_at < now() - make_interval(secs => $1) "
+                 "FOR UPDATE OF a, t SKIP LOCKED",
+                 static_cast<double>(policy_.accept_timeout.count()))) {
+            const auto attempt = r[0].as<std::string>();
+            const auto task = r[1].as<std::int64_t>();
+            tx.exec_params(
+                "UPDATE scheduler_attempts SET state = 'expired', message = "
+                "'not accepted in time', ended_at = now() WHERE id = $1",
+                attempt);
+            tx.exec_params(
+                "UPDATE scheduler_tasks SET state = 'queued', node = NULL, "
+                "updated_at = now() WHERE id = $1",
+                task);
+            events_.append(tx, event("task.dispatch_timed_out", task, kPlugin,
+                                     {{"attempt_id", attempt},
+                                      {"node", r[2].as<std::string>()},
+                                      {"timeout_s", policy_.accept_timeout.count()}}));
+            commands.push_back({r[2].as<std::string>(),
+                                "task.cancel",
+                                {{"attempt_id", attempt}, {"reason", "stale"}, {"grace_s", 10}},
+                                task,
+                                attempt});
+        }
+
+        // The node has been away past the grace: the attempt is lost.
+        for (const auto& r : tx.exec_params(
+                 "SELECT a.id, a.task_id, a.node FROM scheduler_attempts a JOIN nodes n ON "
+                 "n.name = a.node WHERE a.ended_at IS NULL AND n.state = 'offline' AND "
+                 "n.offline_at < now() - make_interval(secs => $1) FOR UPDATE OF a SKIP LOCKED",
+                 static_cast<double>(policy_.lost_grace.count()))) {
+            const auto node = r[2].as<std::string>();
+            lose_attempt(tx, events_, policy_, r[0].as<std::string>(), r[1].as<std::int64_t>(),
+                         node,
+                         "the node " + node + " stayed away for more than " +
+                             std::to_string(policy_.lost_grace.count()) + " s");
+        }
+        return commands;
+    });
+}
+
+Result<std::vector<NodeCommand>> TaskStore::record_report(const std::string& node,
+                                                          const std::string& type,
+                                                          const json& body) {
+    return db_.transact([&](pqxx::work& tx) {
+        std::vector<NodeCommand> commands;
+        const auto attempt = body.value("attempt_id", "");
+        const auto seq = body.value("seq", 0ll);
+        auto a = tx.exec_params(
+            "SELECT task_id, node, last_seq, ended_at IS NOT NULL AS ended "
+            "FROM scheduler_attempts WHERE id = $1 FOR UPDATE",
+            attempt);
+        if (a.empty()) {
+            // Not ours (another installation, or long forgotten): the node should drop it.
+            commands.push_back({node,
+                                "task.cancel",
+                                {{"attempt_id", attempt}, {"reason", "stale"}, {"grace_s", 10}}});
+            return commands;
+        }
+        if (seq <= a[0]["last_seq"].as<long long>()) {
+            return commands;  // sent again after a reconnect; stored before
+        }
+        const auto task_id = a[0]["task_id"].as<std::int64_t>();
+        tx.exec_params("UPDATE scheduler_attempts SET last_seq = $2 WHERE id = $1", attempt, seq);
+
+        if (type == "task.log") {
+            tx.exec_params(
+                "INSERT INTO scheduler_task_logs (task_id, attempt_id, seq, stream, "
+                "data) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                task_id, attempt, seq, body.value("stream", "stdout"), body.value("data", ""));
+            if (body.contains("until")) {
+                tx.exec_params("UPDATE scheduler_attempts SET log_until = $2 WHERE id = $1",
+                               attempt, body.value("until", ""));
+            }
+            return commands;
+        }
+
+        // A status: always a fact on the bus.
+        const auto phase = body.value("phase", "");
+        const auto cause = body.value("cause", "");
+        const auto message = body.value("message", "");
+        std::optional<long long> exit_code;
+        if (body.contains("exit_code")) {
+            exit_code = body["exit_code"].get<long long>();
+        }
+        json fact = {{"attempt_id", attempt}, {"phase", phase}, {"seq", seq}, {"node", node}};
+        if (!cause.empty()) {
+            fact["cause"] = cause;
+        }
+        if (exit_code) {
+            fact["exit_code"] = *exit_code;
+        }
+        events_.append(tx, event("task.reported", task_id, "node:" + node, fact));
+        tx.exec_params(
+            "UPDATE scheduler_attempts SET phases = phases || jsonb_build_array("
+            "jsonb_build_object('phase', $2::text, 'at', $3::text)) WHERE id = $1",
+            attempt, phase, body.value("at", ""));
+
+        auto t = lock_task_with_flags(tx, task_id);
+        const bool current = !t["attempt_id"].is_null() &&
+                             t["attempt_id"].as<std::string>() == attempt &&
+                             !a[0]["ended"].as<bool>();
+        const bool final = phase == "succeeded" || phase == "failed" || phase == "cancelled";
+        if (!current) {
+            // A replaced attempt still running somewhere: recorded, and stopped.
+            events_.append(tx, event("task.stale_report", task_id, kPlugin,
+                                     {{"attempt_id", attempt}, {"phase", phase}, {"node", node}}));
+            if (!final) {
+                commands.push_back({node,
+                                    "task.cancel",
+                                    {{"attempt_id", attempt}, {"reason", "stale"}, {"grace_s", 10}},
+                                    task_id,
+                                    attempt});
+            }
+            return commands;
+        }
+
+        if (phase == "rejected") {
+            // The node could not take it (slots full, refused command): queue it again.
+            tx.exec_params(
+                "UPDATE scheduler_attempts SET state = 'rejected', message = $2, "
+                "ended_at = now() WHERE id = $1",
+                attempt, message);
+            tx.exec_params(
+                "UPDATE scheduler_tasks SET state = 'queued', node = NULL, "
+                "not_before = now() + interval '2 seconds', updated_at = now() "
+                "WHERE id = $1",
+                task_id);
+            events_.append(tx, event("task.requeued", task_id, kPlugin,
+                                     {{"attempt_id", attempt}, {"reason", message}}));
+        } else if (final) {
+            end_attempt(tx, events_, policy_, t, attempt, phase, cause, exit_code, message);
+        } else if (kActive.count(phase)) {
+            tx.exec_params("UPDATE scheduler_attempts SET state = $2 WHERE id = $1", attempt,
+                           phase);
+            tx.exec_params(
+                "UPDATE scheduler_tasks SET state = $2, started_at = CASE WHEN $2 = "
+                "'running' AND started_at IS NULL THEN now() ELSE started_at END, "
+                "updated_at = now() WHERE id = $1",
+                task_id, phase);
+        }
+        return commands;
+    });
+}
+
+Result<std::vector<NodeCommand>> TaskStore::node_registered(const std::string& node,
+                                                            const json& running,
+                                                            std::uint32_t slots) {
+    return db_.transact([&](pqxx::work& tx) {
+        std::vector<NodeCommand> commands;
+        tx.exec_params(
+            "INSERT INTO scheduler_node_slots (node, slots) VALUES ($1, $2) "
+            "ON CONFLICT (node) DO UPDATE SET slots = EXCLUDED.slots",
+            node, slots);
+        std::set<std::string> held;
+        for (const auto& r : running) {
+            held.insert(r.value("attempt_id", ""));
+        }
+
+        for (const auto& id : held) {
+            auto a = tx.exec_params(
+                "SELECT a.task_id, a.last_seq, a.log_until, t.attempt_id = "
+                "a.id AND a.ended_at IS NULL AND a.node = $2 AS ours FROM "
+                "scheduler_attempts a JOIN scheduler_tasks t ON t.id = "
+                "a.task_id WHERE a.id = $1 FOR UPDATE OF a",
+                id, node);
+            if (a.empty() || !a[0]["ours"].as<bool>()) {
+                commands.push_back({node,
+                                    "task.cancel",
+                                    {{"attempt_id", id}, {"reason", "stale"}, {"grace_s", 10}}});
+                continue;
+            }
+            const auto task = a[0]["task_id"].as<std::int64_t>();
+            events_.append(
+                tx, event("task.resumed", task, kPlugin, {{"attempt_id", id}, {"node", node}}));
+            commands.push_back({node,
+                                "task.resume",
+                                {{"attempt_id", id},
+                                 {"seq", a[0]["last_seq"].as<long long>()},
+                                 {"logs_after", a[0]["log_until"].as<std::string>()}},
+                                task,
+                                id});
+        }
+
+        // What we think runs there but the node does not hold any more is gone.
+        for (const auto& r : tx.exec_params("SELECT id, task_id FROM scheduler_attempts WHERE "
+                                            "node = $1 AND ended_at IS NULL FOR UPDATE",
+                                            node)) {
+            const auto id = r[0].as<std::string>();
+            if (held.count(id)) {
+                continue;
+            }
+            lose_attempt(tx, events_, policy_, id, r[1].as<std::int64_t>(), node,
+                         "the node " + node + " came back without this attempt");
+        }
+        return commands;
+    });
+}
+
+}  // namespace unidesk::scheduler
