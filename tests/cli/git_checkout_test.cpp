@@ -3,78 +3,17 @@
 #include "git_checkout.hpp"
 
 #include "run_program.hpp"
+#include "temp_git_repo.hpp"
 
 #include <catch2/catch.hpp>
 
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <map>
 
 using namespace unidesk::cli;
+using unidesk::test::TempRepo;
 namespace fs = std::filesystem;
 
 namespace {
-
-//! A temporary folder with a git checkout `work` in it, removed at the end of the test.
-class TempRepo {
-public:
-    TempRepo() {
-        char name[] = "/tmp/unidesk-cli-git-XXXXXX";
-        REQUIRE(::mkdtemp(name) != nullptr);
-        root_ = name;
-        work_ = root_ / "work";
-        fs::create_directories(work_);
-        git({"init", "-q", "-b", "main"});
-        write("train.py", "print('hi')\n");
-        write(".gitignore", "*.log\n");
-        git({"add", "."});
-        git({"commit", "-q", "-m", "first"});
-    }
-    ~TempRepo() { fs::remove_all(root_); }
-    TempRepo(const TempRepo&) = delete;
-    TempRepo& operator=(const TempRepo&) = delete;
-
-    std::string work() const { return work_.string(); }
-
-    //! A bare repository next to the checkout, added as remote `name`.
-    std::string add_remote(const std::string& name) {
-        const auto bare = (root_ / (name + ".git")).string();
-        run({"init", "-q", "--bare", bare}, root_);
-        git({"remote", "add", name, bare});
-        return bare;
-    }
-
-    void git(const std::vector<std::string>& args) { run(args, work_); }
-
-    void write(const std::string& file, const std::string& text) {
-        std::ofstream(work_ / file) << text;
-    }
-
-    std::string head() {
-        const auto r =
-            unidesk::test::run_program("/usr/bin/git", {"-C", work(), "rev-parse", "HEAD"}, env());
-        REQUIRE(r.exit_code == 0);
-        return r.out.substr(0, 40);
-    }
-
-private:
-    std::map<std::string, std::string> env() const {
-        return {{"HOME", root_.string()},    {"PATH", "/usr/bin:/bin"},
-                {"GIT_AUTHOR_NAME", "t"},    {"GIT_AUTHOR_EMAIL", "t@example.org"},
-                {"GIT_COMMITTER_NAME", "t"}, {"GIT_COMMITTER_EMAIL", "t@example.org"}};
-    }
-
-    void run(std::vector<std::string> args, const fs::path& cwd) {
-        args.insert(args.begin(), {"-C", cwd.string()});
-        const auto r = unidesk::test::run_program("/usr/bin/git", args, env());
-        INFO(r.err);
-        REQUIRE(r.exit_code == 0);
-    }
-
-    fs::path root_;
-    fs::path work_;
-};
 
 std::string refusal(const std::string& dir) {
     const auto r = inspect_checkout(dir);

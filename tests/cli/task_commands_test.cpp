@@ -2,6 +2,7 @@
 
 #include "canned_http_server.hpp"
 #include "run_program.hpp"
+#include "temp_git_repo.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -13,6 +14,7 @@
 using unidesk::test::CannedHttpServer;
 using unidesk::test::ProgramResult;
 using unidesk::test::run_program;
+using unidesk::test::TempRepo;
 
 namespace {
 
@@ -275,4 +277,39 @@ TEST_CASE("cancel and retry print the new state; server refusals keep their exit
     r = run_unidesk(server, {"retry", "14"});
     CHECK(r.exit_code == 4);
     CHECK(r.err == "unidesk: no task 14 (task_not_found)\n");
+}
+
+TEST_CASE("submit --from-checkout sends the checkout's remote and HEAD, and refuses changes",
+          "[cli][e2e][tasks][git]") {
+    CannedHttpServer server;
+    server.answer("POST", "/v1/tasks", 201, R"({"task":)" + task_json("queued") + "}");
+    TempRepo repo;
+    const auto url = repo.add_remote("origin");
+    const std::vector<std::string> args{"submit",
+                                        "--from-checkout",
+                                        repo.work(),
+                                        "--env-repo",
+                                        "https://git.example.org/env.git",
+                                        "--env-commit",
+                                        kCommitB};
+
+    auto r = run_unidesk(server, args);
+    CHECK(r.exit_code == 0);
+    CHECK(r.out == "12\n");
+    CHECK_THAT(r.err, Catch::Contains("warning") && Catch::Contains("may not be able to fetch it"));
+    REQUIRE(server.requests().size() == 1);
+    const auto body = nlohmann::json::parse(server.requests()[0].body);
+    CHECK(body["code_repo_url"] == url);
+    CHECK(body["code_commit_id"] == repo.head());
+
+    repo.git({"push", "-q", "origin", "main"});
+    r = run_unidesk(server, args);
+    CHECK(r.exit_code == 0);
+    CHECK(r.err.empty());
+
+    repo.write("notes.txt", "untracked\n");
+    r = run_unidesk(server, args);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.err, Catch::Contains("uncommitted changes (notes.txt)"));
+    CHECK(server.requests().size() == 2);
 }
