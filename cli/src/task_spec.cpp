@@ -332,10 +332,14 @@ Result<nlohmann::json> build_task_spec(const Invocation& inv,
                                        const std::vector<std::string>& command,
                                        const std::optional<CodeSource>& code) {
     nlohmann::json spec = nlohmann::json::object();
-    for (const auto& step : {add_code(spec, inv, code), add_env_repo(spec, inv),
-                             add_resources(spec, inv), add_scheduling(spec, inv)}) {
-        if (!step) {
-            return step.error();
+    using Step = Result<void> (*)(nlohmann::json&, const Invocation&);
+    auto code_step = add_code(spec, inv, code);
+    if (!code_step) {
+        return code_step.error();
+    }
+    for (const Step step : {Step(add_env_repo), Step(add_resources), Step(add_scheduling)}) {
+        if (auto done = step(spec, inv); !done) {
+            return done.error();
         }
     }
     if (const auto env = inv.values_of("env"); !env.empty()) {
