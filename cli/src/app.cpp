@@ -14,7 +14,8 @@ namespace {
 const std::vector<Command>& all_commands() {
     static const std::vector<Command> kCommands = [] {
         std::vector<Command> all;
-        for (auto group : {health_commands(), account_commands(), node_commands()}) {
+        for (auto group :
+             {health_commands(), account_commands(), node_commands(), task_commands()}) {
             all.insert(all.end(), group.begin(), group.end());
         }
         return all;
@@ -56,8 +57,17 @@ const Command* find_command(const Invocation& inv) {
     return best;
 }
 
+//! Where the command's arguments end: at `--` for a command that takes a tail, else at the end.
+std::size_t args_end(const Command& c, const Invocation& inv) {
+    const auto dashes = inv.words_before_dashes;
+    if (c.takes_tail && dashes && *dashes >= c.words.size()) {
+        return *dashes;
+    }
+    return inv.words.size();
+}
+
 Result<void> check_invocation(const Command& c, const Invocation& inv) {
-    const std::size_t given = inv.words.size() - c.words.size();
+    const std::size_t given = args_end(c, inv) - c.words.size();
     if (given != c.args.size()) {
         return usage_error("usage: unidesk " + command_line(c));
     }
@@ -87,13 +97,14 @@ Result<int> dispatch(const Invocation& inv, Io& io, const EnvLookup& env) {
         return settings.error();
     }
     Client client(*settings);
-    CommandContext ctx{
-        client,
-        inv,
-        std::vector<std::string>(inv.words.begin() + command->words.size(), inv.words.end()),
-        io,
-        inv.has("json"),
-        inv.has("utc")};
+    const auto end = inv.words.begin() + static_cast<std::ptrdiff_t>(args_end(*command, inv));
+    CommandContext ctx{client,
+                       inv,
+                       std::vector<std::string>(inv.words.begin() + command->words.size(), end),
+                       io,
+                       inv.has("json"),
+                       inv.has("utc"),
+                       std::vector<std::string>(end, inv.words.end())};
     return command->run(ctx);
 }
 
@@ -112,7 +123,8 @@ std::string usage_text() {
            "  --json           print the server's JSON as it came\n"
            "  --utc            show times in UTC instead of Beijing time (+08:00)\n"
            "\nexit codes: 0 ok, 1 refused or not healthy, 2 usage, 3 not signed in or not\n"
-           "allowed, 4 not found, 5 server unreachable or unavailable\n";
+           "allowed, 4 not found, 5 server unreachable or unavailable; a task followed to its\n"
+           "end (submit --wait, logs -f): 0 succeeded, 6 failed, 7 cancelled, 8 lost\n";
     return out.str();
 }
 

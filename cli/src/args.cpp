@@ -17,22 +17,40 @@ std::optional<std::string> Invocation::value(const std::string& name) const {
     return it == values.end() ? std::nullopt : std::optional<std::string>(it->second);
 }
 
+std::vector<std::string> Invocation::values_of(const std::string& name) const {
+    const auto it = lists.find(name);
+    return it == lists.end() ? std::vector<std::string>() : it->second;
+}
+
 std::vector<std::string> Invocation::option_names() const {
     std::vector<std::string> names(switches.begin(), switches.end());
     for (const auto& [name, v] : values) {
+        names.push_back(name);
+    }
+    for (const auto& [name, v] : lists) {
         names.push_back(name);
     }
     return names;
 }
 
 const std::set<std::string>& value_options() {
-    static const std::set<std::string> kNames{"server", "token", "config", "role"};
+    static const std::set<std::string> kNames{
+        "server",    "token",      "config",     "role",       "code-repo", "code-commit",
+        "env-repo",  "env-commit", "dockerfile", "cpu",        "memory",    "gpus",
+        "gpu-model", "priority",   "project",    "time-limit", "retries",   "from-checkout",
+        "state",     "node",       "limit"};
+    return kNames;
+}
+
+const std::set<std::string>& list_options() {
+    static const std::set<std::string> kNames{"env", "label"};
     return kNames;
 }
 
 const std::set<std::string>& switch_options() {
-    static const std::set<std::string> kNames{"json", "utc",     "all",
-                                              "help", "version", "password-stdin"};
+    static const std::set<std::string> kNames{
+        "json",           "utc",  "all",   "help",   "version",
+        "password-stdin", "wait", "quiet", "follow", "retry-on-exit"};
     return kNames;
 }
 
@@ -47,10 +65,15 @@ Result<Invocation> parse_args(const std::vector<std::string>& args) {
         }
         if (a == "--") {
             options_ended = true;
+            inv.words_before_dashes = inv.words.size();
             continue;
         }
-        if (a == "-h") {
-            inv.switches.insert("help");
+        if (a == "-h" || a == "-f") {
+            const std::string name = a == "-h" ? "help" : "follow";
+            if (inv.switches.count(name) > 0) {
+                return usage("option --" + name + " is given twice");
+            }
+            inv.switches.insert(name);
             continue;
         }
         if (a.rfind("--", 0) != 0) {
@@ -59,7 +82,8 @@ Result<Invocation> parse_args(const std::vector<std::string>& args) {
 
         const auto eq = a.find('=');
         const std::string name = a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
-        if (inv.values.count(name) > 0 || inv.switches.count(name) > 0) {
+        const bool repeatable = list_options().count(name) > 0;
+        if (!repeatable && (inv.values.count(name) > 0 || inv.switches.count(name) > 0)) {
             return usage("option --" + name + " is given twice");
         }
         if (switch_options().count(name) > 0) {
@@ -67,13 +91,19 @@ Result<Invocation> parse_args(const std::vector<std::string>& args) {
                 return usage("option --" + name + " takes no value");
             }
             inv.switches.insert(name);
-        } else if (value_options().count(name) > 0) {
+        } else if (value_options().count(name) > 0 || list_options().count(name) > 0) {
+            std::string value;
             if (eq != std::string::npos) {
-                inv.values[name] = a.substr(eq + 1);
+                value = a.substr(eq + 1);
             } else if (i + 1 < args.size()) {
-                inv.values[name] = args[++i];
+                value = args[++i];
             } else {
                 return usage("option --" + name + " needs a value");
+            }
+            if (list_options().count(name) > 0) {
+                inv.lists[name].push_back(std::move(value));
+            } else {
+                inv.values[name] = std::move(value);
             }
         } else {
             return usage("unknown option --" + name);

@@ -34,6 +34,8 @@ struct CommandContext {
     Io& io;
     bool json = false;  // print the server's JSON as it came
     bool utc = false;   // show times in UTC as the server sent them
+    //! The words after `--`, for a command that takes a command line of its own (`submit`).
+    std::vector<std::string> tail;
 };
 
 struct Command {
@@ -44,11 +46,14 @@ struct Command {
     std::string summary;
     //! An exit code, or an error that app.cpp prints and maps to one.
     std::function<Result<int>(CommandContext&)> run;
+    //! The words after `--` go to CommandContext::tail instead of the arguments.
+    bool takes_tail = false;
 };
 
 std::vector<Command> health_commands();
 std::vector<Command> account_commands();
 std::vector<Command> node_commands();
+std::vector<Command> task_commands();
 
 // Shared by the commands.
 

@@ -19,4 +19,20 @@ int exit_code_for(const Error& e) noexcept {
     }
 }
 
+int exit_code_for_task_state(std::string_view state) noexcept {
+    if (state == "succeeded") {
+        return kExitOk;
+    }
+    if (state == "failed") {
+        return kExitTaskFailed;
+    }
+    if (state == "cancelled") {
+        return kExitTaskCancelled;
+    }
+    if (state == "lost") {
+        return kExitTaskLost;
+    }
+    return kExitFailed;
+}
+
 }  // namespace unidesk::cli

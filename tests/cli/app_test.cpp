@@ -62,10 +62,27 @@ TEST_CASE("user create refuses two different passwords without calling the serve
 TEST_CASE("help lists every command and the exit codes", "[cli][app]") {
     Harness h;
     CHECK(h.run({"--help"}) == 0);
-    for (const char* line :
-         {"health", "whoami", "users", "user create NAME", "user set-role", "tokens [--all]",
-          "token create NAME", "token revoke ID", "node-token create NODE", "node-token list",
-          "node-token revoke ID", "nodes", "node show NAME", "exit codes"}) {
+    for (const char* line : {"health",
+                             "whoami",
+                             "users",
+                             "user create NAME",
+                             "user set-role",
+                             "tokens [--all]",
+                             "token create NAME",
+                             "token revoke ID",
+                             "node-token create NODE",
+                             "node-token list",
+                             "node-token revoke ID",
+                             "nodes",
+                             "node show NAME",
+                             "submit",
+                             "--from-checkout DIR",
+                             "tasks [--state S]",
+                             "task show ID",
+                             "logs ID [-f]",
+                             "cancel ID",
+                             "retry ID",
+                             "6 failed, 7 cancelled, 8 lost"}) {
         CHECK_THAT(h.out.str(), Catch::Contains(line));
     }
 }

@@ -29,3 +29,24 @@ TEST_CASE("bad options are usage errors", "[cli][args]") {
         CHECK(inv.error().code == "usage");
     }
 }
+
+TEST_CASE("a repeatable option keeps every value in order", "[cli][args]") {
+    auto inv = parse_args({"submit", "--env", "A=1", "--label=x=y", "--env=B=2"});
+    REQUIRE(inv);
+    CHECK(inv->values_of("env") == std::vector<std::string>{"A=1", "B=2"});
+    CHECK(inv->values_of("label") == std::vector<std::string>{"x=y"});
+    CHECK(inv->values_of("role").empty());
+}
+
+TEST_CASE("the words after a double dash are told apart, and -f is --follow", "[cli][args]") {
+    auto inv = parse_args({"submit", "--wait", "--", "python3", "-f", "--epochs", "3"});
+    REQUIRE(inv);
+    CHECK(inv->words == std::vector<std::string>{"submit", "python3", "-f", "--epochs", "3"});
+    CHECK(inv->words_before_dashes == 1u);
+    CHECK_FALSE(inv->has("follow"));
+
+    inv = parse_args({"logs", "12", "-f"});
+    REQUIRE(inv);
+    CHECK(inv->has("follow"));
+    CHECK_FALSE(inv->words_before_dashes);
+}
