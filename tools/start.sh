@@ -111,7 +111,10 @@ UniDesk is running.
   database:            $db_url (data in $state/pg)
   config:              $state/kernel.toml
   administrator:       $([ -f "$creds" ] && echo "user and API token in $creds" || echo "created on the first run, which printed them")
-  try:                 curl -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:$api_port/v1/whoami
+  try:                 export UNIDESK_SERVER=http://127.0.0.1:$api_port UNIDESK_TOKEN=...
+                       build/bin/unidesk nodes
+                       build/bin/unidesk submit --code-repo URL --code-commit SHA \\
+                           --env-repo URL --env-commit SHA --wait -- python3 main.py
 Stop with Ctrl-C.
 TEXT
 wait "$kernel_pid"

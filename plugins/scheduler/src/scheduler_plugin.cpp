@@ -321,6 +321,8 @@ private:
 
     // ---- node reports (kernel workers) ----
 
+    // TODO: each report is a transaction of its own, so a task printing many small chunks
+    // costs one commit per chunk; several reports of a session could share one.
     Result<void> on_report(const NodeReport& r) {
         Result<std::vector<NodeCommand>> commands =
             r.type == "register.running"

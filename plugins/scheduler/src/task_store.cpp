@@ -75,6 +75,8 @@ const std::string kPlugin = "plugin:scheduler";
 
 // A git fetch that failed on the network is worth another try; a missing commit or a refused
 // credential is not. The agent words the first one this way (agent/src/git_cache.cpp).
+// TODO: the two are told apart by the message's words; if the agent rewords it, network
+// failures stop being retried. A cause of their own in the protocol would end that coupling.
 bool retryable(const std::string& cause, const std::string& message, const json& retry) {
     if (cause == "lost" || cause == "agent_error") {
         return true;
