@@ -49,6 +49,11 @@ error_code run(asio::io_context& io, Start start) {
     return result;
 }
 
+error_code connect(asio::io_context& io, Stream& stream, const std::string& socket) {
+    stream.expires_after(kConnectTimeout);
+    return run(io, [&](auto h) { stream.async_connect(local::endpoint(socket), h); });
+}
+
 // The engine's query strings carry JSON (filters) and paths; escape all but the unreserved.
 std::string query_escape(std::string_view s) {
     static constexpr char kHex[] = "0123456789ABCDEF";
@@ -162,8 +167,7 @@ Result<DockerResponse> DockerClient::call(const std::string& method, const std::
                                           const std::string& body, std::chrono::seconds timeout) {
     asio::io_context io;
     Stream stream(io);
-    stream.expires_after(kConnectTimeout);
-    auto ec = run(io, [&](auto h) { stream.async_connect(local::endpoint(socket_path_), h); });
+    auto ec = connect(io, stream, socket_path_);
     if (ec) {
         return unavailable(socket_path_, ec);
     }
@@ -197,8 +201,7 @@ Result<int> DockerClient::stream(const std::string& method, const std::string& t
                                  StreamCancel* cancel) {
     asio::io_context io;
     Stream stream(io);
-    stream.expires_after(kConnectTimeout);
-    auto ec = run(io, [&](auto h) { stream.async_connect(local::endpoint(socket_path_), h); });
+    auto ec = connect(io, stream, socket_path_);
     if (ec) {
         return unavailable(socket_path_, ec);
     }
@@ -510,8 +513,8 @@ Result<std::vector<ImageInfo>> DockerClient::list_images(const std::string& key)
 }
 
 Result<void> DockerClient::remove_image(const std::string& id) {
-    if (auto r = expect("DELETE", "/images/" + id + "?force=1", {200, 404}, "removing image " + id);
-        !r) {
+    // Not forced: an image a container still uses stays.
+    if (auto r = expect("DELETE", "/images/" + id, {200, 404}, "removing image " + id); !r) {
         return r.error();
     }
     return {};

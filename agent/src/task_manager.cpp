@@ -398,7 +398,8 @@ void TaskManager::run_fresh(const std::shared_ptr<Attempt>& self) {
     }
 
     ContainerSpec spec;
-    spec.name = "unidesk-" + t.attempt_id;
+    // The node's name too: agents of other installations may share this engine.
+    spec.name = "unidesk-" + config_.node_name + "-" + t.attempt_id;
     spec.image = tag;
     spec.command = t.command;
     spec.env = t.env;
@@ -618,8 +619,8 @@ void TaskManager::collect_garbage(const std::string& ending) {
     struct Item {
         std::chrono::system_clock::time_point used;
         std::uint64_t bytes;
-        fs::path folder;       // a task folder, or
-        std::string image_id;  // an image
+        fs::path folder;    // a task folder, or
+        std::string image;  // an image tag
     };
     std::vector<Item> items;
     std::set<std::string> busy_images;
@@ -645,24 +646,19 @@ void TaskManager::collect_garbage(const std::string& ending) {
         const auto t = fs::last_write_time(entry.path(), tec);
         items.push_back({to_system(t), folder_bytes(entry.path()), entry.path(), {}});
     }
+    // Only the images this agent used (it keeps a marker of each use): the engine may serve
+    // other agents too, whose images are theirs to manage.
     // TODO: image sizes include the layers images share, so shared layers are counted once per
     // image and the budget is reached before the disk really holds that much.
     if (auto images = docker_.list_images("unidesk.env")) {
         for (const auto& img : *images) {
-            const bool busy = std::any_of(img.tags.begin(), img.tags.end(),
-                                          [&](const auto& tag) { return busy_images.count(tag); });
-            if (busy) {
-                continue;
-            }
-            auto used = std::chrono::system_clock::from_time_t(img.created);
             for (const auto& tag : img.tags) {
                 std::error_code mec;
                 const auto t = fs::last_write_time(image_marker(config_.work_dir, tag), mec);
-                if (!mec) {
-                    used = std::max(used, to_system(t));
+                if (!mec && !busy_images.count(tag)) {
+                    items.push_back({to_system(t), static_cast<std::uint64_t>(img.size), {}, tag});
                 }
             }
-            items.push_back({used, static_cast<std::uint64_t>(img.size), {}, img.id});
         }
     }
 
@@ -679,9 +675,14 @@ void TaskManager::collect_garbage(const std::string& ending) {
         if (!i.folder.empty()) {
             fs::remove_all(i.folder, ec);
             log_->info("task folder removed path={} bytes={}", i.folder.string(), i.bytes);
-        } else if (docker_.remove_image(i.image_id)) {
-            log_->info("environment image removed image={} bytes={}", i.image_id.substr(0, 19),
-                       i.bytes);
+        } else if (auto removed = docker_.remove_image(i.image); removed) {
+            fs::remove(image_marker(config_.work_dir, i.image), ec);
+            log_->info("environment image removed image={} bytes={}", i.image, i.bytes);
+        } else {
+            // In use by a container (perhaps another agent's): it stays, and counts.
+            log_->debug("environment image kept image={} reason=\"{}\"", i.image,
+                        removed.error().message);
+            continue;
         }
         total -= i.bytes;
     }

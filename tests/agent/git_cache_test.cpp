@@ -391,7 +391,7 @@ TEST_CASE("hosts are read from every kind of repository URL", "[agent][git]") {
 TEST_CASE("a credential from the config is offered once over HTTP", "[agent][git]") {
     const Remote remote = make_remote();
     allow_fetch_by_id(remote);
-    const std::string script = (fs::path(__FILE__).parent_path() / "git_http_server.py").string();
+    const std::string script = std::string(UNIDESK_SOURCE_DIR) + "/tests/agent/git_http_server.py";
     ChildProcess server("/usr/bin/python3", {script, remote.dir, "x-access-token", "right-token"},
                         child_env());
     std::string port;

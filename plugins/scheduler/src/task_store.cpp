@@ -681,9 +681,13 @@ Result<std::vector<NodeCommand>> TaskStore::node_registered(const std::string& n
                                 id});
         }
 
-        // What we think runs there but the node does not hold any more is gone.
-        for (const auto& r : tx.exec_params("SELECT id, task_id FROM scheduler_attempts WHERE "
-                                            "node = $1 AND ended_at IS NULL FOR UPDATE",
+        // What we think runs there but the node does not hold any more is gone. Attempts
+        // assigned after this registration (the dispatcher may already have sent one on the
+        // new session) are not in its list and are left alone.
+        for (const auto& r : tx.exec_params("SELECT a.id, a.task_id FROM scheduler_attempts a "
+                                            "JOIN nodes n ON n.name = a.node WHERE a.node = $1 "
+                                            "AND a.ended_at IS NULL AND a.created_at < "
+                                            "n.connected_at FOR UPDATE OF a",
                                             node)) {
             const auto id = r[0].as<std::string>();
             if (held.count(id)) {

@@ -8,6 +8,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <csignal>
 #include <fstream>
 #include <map>
@@ -54,9 +56,15 @@ struct Cluster {
             a->signal(SIGKILL);
         }
         for (auto& [name, cfg] : agent_configs) {
-            test::shell("docker rm -f $(docker ps -aq --filter label=unidesk.node=" + name +
+            test::shell("docker rm -f $(docker ps -aq --filter label=unidesk.node=" + node(name) +
                         ") >/dev/null 2>&1");
         }
+    }
+
+    //! The node's name as the kernel knows it: unique to this test process, since the tests
+    //! running at once share one Docker engine and its container labels.
+    static std::string node(const std::string& base) {
+        return base + "-" + std::to_string(::getpid());
     }
 
     KernelUnderTest& start_kernel() {
@@ -86,12 +94,12 @@ struct Cluster {
 
     //! Issues a node token through `via` and starts an agent connected to it.
     void start_agent(const std::string& name, const std::string& labels = "", std::size_t via = 0) {
-        auto r = kernel(0).call("POST", "/v1/node-tokens", json{{"node_name", name}}.dump());
+        auto r = kernel(0).call("POST", "/v1/node-tokens", json{{"node_name", node(name)}}.dump());
         REQUIRE(r.status == 201);
         const auto file = dir.path() / (name + ".toml");
         std::ofstream(file) << "server = \"ws://127.0.0.1:" << kernel(via).provider_port
                             << "\"\ntoken = \"" << r.json()["secret"].get<std::string>()
-                            << "\"\nname = \"" << name << "\"\nwork_dir = \""
+                            << "\"\nname = \"" << node(name) << "\"\nwork_dir = \""
                             << (dir.path() / (name + "-work")).string() << "\"\n"
                             << "labels = {" << labels << "}\n"
                             << "[reconnect]\nbase_s = 0.2\ncap_s = 1\n"
@@ -108,7 +116,7 @@ struct Cluster {
     }
 
     std::string node_state(const std::string& name) {
-        auto r = kernel(0).call("GET", "/v1/nodes/" + name);
+        auto r = kernel(0).call("GET", "/v1/nodes/" + node(name));
         return r.status == 200 ? r.json()["node"]["state"].get<std::string>() : "";
     }
 
@@ -179,7 +187,7 @@ TEST_CASE("a submitted task runs on a node and ends succeeded with its log and i
     INFO(t.dump(2) << "\n" << c.agent_output("node-a") << k.proc->stderr_text());
     REQUIRE(state_of(t) == "succeeded");
     CHECK(t["task"]["exit_code"] == 0);
-    CHECK(t["task"]["node"] == "node-a");
+    CHECK(t["task"]["node"] == c.node("node-a"));
     REQUIRE(t["attempts"].size() == 1);
     std::vector<std::string> phases;
     for (const auto& p : t["attempts"][0]["phases"]) {
@@ -319,7 +327,7 @@ TEST_CASE("the task of a node that does not come back is lost and retried elsewh
     CHECK(state_of(t) == "succeeded");
     REQUIRE(t["attempts"].size() == 2);
     CHECK(t["attempts"][0]["state"] == "lost");
-    CHECK(t["attempts"][1]["node"] == "node-b");
+    CHECK(t["attempts"][1]["node"] == c.node("node-b"));
 }
 
 TEST_CASE("two kernel instances never assign one task twice, and a restart loses nothing",
@@ -339,7 +347,7 @@ TEST_CASE("two kernel instances never assign one task twice, and a restart loses
     // Kernel 0 restarts while its tasks run; its agent comes back and keeps them.
     REQUIRE(wait_until(
         [&] {
-            auto r = c.kernel(0).call("GET", "/v1/tasks?state=running&node=node-a");
+            auto r = c.kernel(0).call("GET", "/v1/tasks?state=running&node=" + c.node("node-a"));
             return r.status == 200 && !r.json()["tasks"].empty();
         },
         60s));
@@ -355,9 +363,74 @@ TEST_CASE("two kernel instances never assign one task twice, and a restart loses
         CHECK(t["attempts"].size() == 1);
         nodes.insert(t["task"]["node"].get<std::string>());
     }
-    CHECK(nodes == std::set<std::string>{"node-a", "node-b"});
+    CHECK(nodes == std::set<std::string>{c.node("node-a"), c.node("node-b")});
     auto assigned = test::must("psql '" + c.db.url() +
                                "' -tAc \"SELECT count(*) FROM events "
                                "WHERE kind = 'task.assigned'\"");
     CHECK(std::stoi(assigned) == 12);
+}
+
+TEST_CASE("the unidesk command submits a task, waits for it and shows its log and its end",
+          "[scheduler][e2e][docker][db][cli]") {
+    Cluster c;
+    auto& k = c.start_kernel();
+    c.start_agent("node-a");
+    const std::map<std::string, std::string> env = {
+        {"UNIDESK_SERVER", "http://127.0.0.1:" + std::to_string(k.port)},
+        {"UNIDESK_TOKEN", k.admin_token()}};
+    auto unidesk = [&](std::vector<std::string> args) {
+        return std::make_unique<ChildProcess>(test::built_program("unidesk"), std::move(args), env);
+    };
+
+    auto ok = unidesk({"submit", "--code-repo", c.code_url, "--code-commit", c.code_commit,
+                       "--env-repo", c.env_url, "--env-commit", c.env_commit, "--cpu", "0.1",
+                       "--wait", "--", "sh", "-c", "cat hello.txt"});
+    CHECK(ok->wait(120s) == 0);
+    INFO(ok->stdout_text() << ok->stderr_text());
+    CHECK_THAT(ok->stdout_text(), Catch::Contains("hello from the code"));
+    CHECK_THAT(ok->stderr_text(), Catch::Contains("succeeded") && Catch::Contains("+08:00"));
+
+    auto failed = unidesk({"submit", "--code-repo", c.code_url, "--code-commit", c.code_commit,
+                           "--env-repo", c.env_url, "--env-commit", c.env_commit, "--cpu", "0.1",
+                           "--wait", "--quiet", "--", "sh", "-c", "exit 3"});
+    CHECK(failed->wait(120s) == 6);
+
+    auto list = unidesk({"tasks"});
+    CHECK(list->wait(30s) == 0);
+    CHECK_THAT(list->stdout_text(), Catch::Contains("succeeded") && Catch::Contains("failed"));
+}
+
+TEST_CASE("a task needing a GPU goes to the node that declares one, with its index",
+          "[scheduler][e2e][docker][db]") {
+    Cluster c;
+    c.start_kernel();
+    c.start_agent("cpu-node", "kind = \"cpu\"");
+    // A node declaring a GPU it does not have: matching sees it, the engine cannot give it.
+    c.start_agent("gpu-node", "kind = \"gpu\"");
+    c.agents["gpu-node"]->signal(SIGKILL);
+    c.agents["gpu-node"]->wait(10s);
+    std::ofstream(c.agent_configs["gpu-node"], std::ios::app)
+        << "[[gpu]]\nmodel = \"Test GPU\"\nmemory_mb = 1024\n";
+    c.run_agent("gpu-node");
+    REQUIRE(wait_until(
+        [&] {
+            auto r = c.kernel(0).call("GET", "/v1/nodes/" + c.node("gpu-node"));
+            return r.status == 200 && r.json()["node"]["gpus"].size() == 1 &&
+                   r.json()["node"]["state"] == "online";
+        },
+        30s));
+
+    auto s = c.spec({"true"});
+    s["resources"] = {{"gpu_count", 1}, {"gpu_model", "Test GPU"}};
+    const auto id = c.submit(s);
+    auto t = c.wait_state(id, kEnded);
+    INFO(t.dump(2));
+    CHECK(t["task"]["node"] == c.node("gpu-node"));
+    // No GPU driver on this machine: the container cannot start, and says so.
+    CHECK(state_of(t) == "failed");
+    CHECK(t["task"]["cause"] == "container_start_failed");
+    auto assigned = test::must("psql '" + c.db.url() +
+                               "' -tAc \"SELECT payload->>'gpu_indices' "
+                               "FROM events WHERE kind = 'task.assigned'\"");
+    CHECK_THAT(assigned, Catch::Contains("[0]"));
 }
