@@ -136,7 +136,7 @@ class Processes:
 
 
 class Kernel:
-    def __init__(self, procs, bin_dir, work, pg_url, heartbeat_s, offline_s):
+    def __init__(self, procs, bin_dir, work, pg_url, heartbeat_s, offline_s, extra_config=""):
         self.procs = procs
         self.bin = Path(bin_dir) / "unidesk-kernel"
         self.work = Path(work)
@@ -151,6 +151,7 @@ class Kernel:
             f'[database]\nurl = "{pg_url}"\n'
             '[auth]\ninitial_credentials_file = "credentials"\n'
             f"[provider]\nheartbeat_interval_s = {heartbeat_s}\noffline_after_s = {offline_s}\n"
+            + extra_config
         )
 
     def start(self):

@@ -6,6 +6,13 @@
 // jitter), or with --jitter none at the capped exponential delay itself, so that a whole fleet
 // retries in lockstep.
 //
+// With --run-tasks each agent also runs tasks, as a node whose execution takes no time: it
+// declares --task-slots in register, answers every `task.assign` at once with the `task.status`
+// reports `accepted`, `running` and `succeeded` (exit code 0, seq 1, 2, 3 of the attempt),
+// ignores `task.ack`, and notes when each assignment arrived; with --received those times are
+// written as JSON lines at the end. No report is kept for a resend: a session that is lost
+// loses its reports.
+//
 // One thread runs everything: one io_context, one coroutine per agent plus one reader
 // coroutine per open session. The run is bounded: at most kMaxAgents connections, at most
 // kMaxDuration, loopback servers only. It ends by itself after --duration (or on SIGINT or
@@ -38,6 +45,8 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
+#include <ctime>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -45,6 +54,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -68,6 +78,7 @@ using std::chrono::seconds;
 
 constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kMaxAgents = 50000;
+constexpr std::uint32_t kMaxTaskSlots = 10000;
 constexpr seconds kMaxDuration{3600};
 constexpr milliseconds kMaxBackoff{3600 * 1000};
 constexpr const char* kConnectPath = "/v1/provider/connect";
@@ -94,6 +105,9 @@ struct Options {
     seconds open_timeout{30};
     std::string report_file;
     std::string status_file;
+    bool run_tasks = false;
+    std::uint32_t task_slots = 64;
+    std::string received_file;
 };
 
 struct NodeToken {
@@ -141,6 +155,12 @@ po::options_description option_table(Options& o, std::string& jitter, double& du
         "limit for connect, upgrade and the answer to register");
     add("report", po::value(&o.report_file), "write the results here as JSON");
     add("status", po::value(&o.status_file), "rewrite live counters here every second");
+    add("run-tasks", po::bool_switch(&o.run_tasks),
+        "answer every task.assign at once: accepted, running, succeeded");
+    add("task-slots", po::value(&o.task_slots)->default_value(64),
+        "with --run-tasks: the task_slots each agent declares in register");
+    add("received", po::value(&o.received_file),
+        "with --run-tasks: write when each task.assign arrived here, as JSON lines");
     return d;
 }
 
@@ -167,6 +187,15 @@ void check_options(const Options& o, const std::string& jitter, double duration_
     }
     if (o.connect_rate < 0 || o.open_timeout.count() <= 0) {
         throw UsageError("--connect-rate must be >= 0 and --open-timeout-s > 0");
+    }
+    if (o.task_slots == 0 || o.task_slots > kMaxTaskSlots) {
+        throw UsageError("--task-slots must be 1 to " + std::to_string(kMaxTaskSlots));
+    }
+    if (!o.run_tasks && !o.received_file.empty()) {
+        throw UsageError("--received needs --run-tasks");
+    }
+    if (o.run_tasks && o.echo_peer) {
+        throw UsageError("--run-tasks needs --peer kernel: an echo server assigns no task");
     }
 }
 
@@ -291,6 +320,25 @@ std::uint64_t raise_fd_limit() {
     return r.rlim_cur;
 }
 
+std::int64_t unix_micros() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// UTC, ISO 8601 with milliseconds and Z, as task.status `at` wants it.
+std::string utc_now_iso() {
+    const auto us = unix_micros();
+    const std::time_t secs = us / 1000000;
+    std::tm tm{};
+    ::gmtime_r(&secs, &tm);
+    char text[80];
+    std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  static_cast<int>((us % 1000000) / 1000));
+    return text;
+}
+
 // ---- the run ----
 
 // The counters of one run, for the report and the status file.
@@ -311,6 +359,10 @@ struct Stats {
     std::vector<std::uint64_t> established_per_second;
     std::vector<std::uint64_t> reconnected_per_second;
     std::vector<std::uint64_t> attempts_per_second;  // connections opened, refused ones too
+    std::uint64_t tasks_received = 0;                // task.assign of a new attempt
+    std::uint64_t assigns_repeated = 0;              // task.assign of an attempt held already
+    std::uint64_t task_reports = 0;                  // task.status frames queued
+    std::uint64_t acks_received = 0;
 
     std::uint64_t failure_count() const {
         std::uint64_t n = 0;
@@ -332,9 +384,19 @@ struct Stats {
 
 class Load;
 
+//! When one task.assign reached a simulated node.
+struct TaskReceipt {
+    std::string task_id;
+    std::string attempt_id;
+    std::size_t agent = 0;
+    std::int64_t received_unix_us = 0;
+};
+
 // One simulated agent: connect, register, heartbeat, and (with --reconnect) again after every
-// end. Owned by Load through a shared pointer that its coroutines also hold; runs on Load's
-// one thread, so nothing here is locked.
+// end; with --run-tasks it also runs every task it is given. Owned by Load through a shared
+// pointer that its coroutines also hold; runs on Load's one thread, so nothing here is locked.
+// Every frame of a session goes out through one queue and one writer coroutine, because a
+// WebSocket stream takes only one write at a time.
 class Agent : public std::enable_shared_from_this<Agent> {
 public:
     Agent(Load& load, std::size_t index);
@@ -352,6 +414,10 @@ private:
     awaitable<void> hold();
     awaitable<void> read_until_closed();
     awaitable<void> end_session();
+    void send(std::string frame);
+    awaitable<void> drain_outbox();
+    awaitable<void> writer_finished();
+    void on_assign(const protocol::TaskAssign& assign);
     void arm_deadline();
     void fail_attempt(const std::string& kind);
     milliseconds next_backoff();
@@ -362,7 +428,12 @@ private:
     asio::steady_timer timer_;        // the backoff wait and the heartbeat wait
     asio::steady_timer deadline_;     // bounds one attempt
     asio::steady_timer reader_done_;  // woken when the session's reader ends
+    asio::steady_timer writer_done_;  // woken when the writer has emptied the outbox
     std::unique_ptr<Ws> ws_;
+    std::deque<std::string> outbox_;
+    bool writing_ = false;
+    bool write_failed_ = false;
+    std::set<std::string> attempts_held_;
     bool opening_ = false;
     bool timed_out_ = false;
     bool session_over_ = false;
@@ -402,6 +473,9 @@ public:
     const NodeToken& token(std::size_t i) const { return tokens_[i]; }
     Stats& stats() { return stats_; }
     std::mt19937_64& rng() { return rng_; }
+    void record_receipt(TaskReceipt r) { receipts_.push_back(std::move(r)); }
+    //! JSON lines, one per task.assign received: task_id, attempt_id, agent, received_unix_us.
+    void write_receipts(const std::string& file) const;
     bool stopping() const { return stopping_; }
     void agent_done();
 
@@ -419,6 +493,7 @@ private:
     Stats stats_;
     std::mt19937_64 rng_;
     std::vector<std::shared_ptr<Agent>> agents_;
+    std::vector<TaskReceipt> receipts_;
     std::size_t running_ = 0;
     bool launching_ = true;
     bool stopping_ = false;
@@ -448,7 +523,8 @@ Agent::Agent(Load& load, std::size_t index)
       index_(index),
       timer_(load.io()),
       deadline_(load.io()),
-      reader_done_(load.io()) {}
+      reader_done_(load.io()),
+      writer_done_(load.io()) {}
 
 awaitable<void> Agent::run() {
     auto self = shared_from_this();
@@ -530,6 +606,9 @@ awaitable<bool> Agent::open() {
         const auto& node = load_.token(index_).node_name;
         protocol::Register hello{node, "0.1.0", "linux", "x86_64", 1, 1ULL << 30, 10ULL << 30};
         hello.labels = {{"simulated", "true"}};
+        if (load_.options().run_tasks) {
+            hello.task_slots = load_.options().task_slots;
+        }
         register_id = next_id();
         auto frame = protocol::encode(
             {register_id, std::nullopt, protocol::kProtocolVersion, std::move(hello)});
@@ -627,6 +706,7 @@ awaitable<void> Agent::hold() {
 
     session_over_ = false;
     ending_ = false;
+    write_failed_ = false;
     reader_running_ = true;
     asio::co_spawn(load_.io(), read_until_closed(), report_exception);
 
@@ -636,23 +716,23 @@ awaitable<void> Agent::hold() {
         if (session_over_ || load_.stopping()) {
             break;
         }
-        auto frame = protocol::encode(
-            {next_id(), std::nullopt, protocol::kProtocolVersion, protocol::Heartbeat{++seq_, {}}});
-        auto [ec, n] = co_await ws_->async_write(asio::buffer(frame), kAwait);
-        if (ec) {
+        if (write_failed_) {
             break;
         }
+        send(protocol::encode({next_id(), std::nullopt, protocol::kProtocolVersion,
+                               protocol::Heartbeat{++seq_, {}}}));
         ++stats.heartbeats;
     }
     if (!session_over_ && load_.stopping()) {
         co_await end_session();
     }
 
-    // The reader holds the stream; it goes only after the reader is done with it.
+    // The reader and the writer hold the stream; it goes only after both are done with it.
     if (reader_running_) {
         reader_done_.expires_at(SteadyClock::time_point::max());
         co_await reader_done_.async_wait(kAwait);
     }
+    co_await writer_finished();
     --stats.online;
     if (SteadyClock::now() - registered_at >= load_.options().stable) {
         backoff_step_ = 0;
@@ -666,15 +746,72 @@ awaitable<void> Agent::end_session() {
         beast::get_lowest_layer(*ws_).close();
         co_return;
     }
-    auto frame = protocol::encode(
-        {next_id(), std::nullopt, protocol::kProtocolVersion, protocol::Leaving{"shutdown"}});
-    auto [ec, n] = co_await ws_->async_write(asio::buffer(frame), kAwait);
-    if (ec) {
+    send(protocol::encode(
+        {next_id(), std::nullopt, protocol::kProtocolVersion, protocol::Leaving{"shutdown"}}));
+    co_await writer_finished();
+    if (write_failed_) {
         co_return;
     }
     auto [cec] = co_await ws_->async_close(websocket::close_code::normal, kAwait);
     if (!cec) {
         ++load_.stats().left;
+    }
+}
+
+void Agent::send(std::string frame) {
+    outbox_.push_back(std::move(frame));
+    if (!writing_) {
+        writing_ = true;
+        asio::co_spawn(load_.io(), drain_outbox(), report_exception);
+    }
+}
+
+awaitable<void> Agent::drain_outbox() {
+    auto self = shared_from_this();
+    while (!outbox_.empty() && !write_failed_) {
+        auto frame = std::move(outbox_.front());
+        outbox_.pop_front();
+        auto [ec, n] = co_await ws_->async_write(asio::buffer(frame), kAwait);
+        if (ec) {
+            // The reader sees the same end of the session and reports it.
+            write_failed_ = true;
+        }
+    }
+    outbox_.clear();
+    writing_ = false;
+    writer_done_.cancel();
+}
+
+awaitable<void> Agent::writer_finished() {
+    if (writing_) {
+        writer_done_.expires_at(SteadyClock::time_point::max());
+        co_await writer_done_.async_wait(kAwait);
+    }
+}
+
+// A node whose execution takes no time: every phase is reported the moment the task arrives.
+void Agent::on_assign(const protocol::TaskAssign& assign) {
+    auto& stats = load_.stats();
+    if (!attempts_held_.insert(assign.attempt_id).second) {
+        ++stats.assigns_repeated;
+        return;
+    }
+    ++stats.tasks_received;
+    load_.record_receipt({assign.task_id, assign.attempt_id, index_, unix_micros()});
+
+    std::uint64_t seq = 0;
+    for (const char* phase : {"accepted", "running", "succeeded"}) {
+        protocol::TaskStatus status;
+        status.attempt_id = assign.attempt_id;
+        status.seq = ++seq;
+        status.phase = phase;
+        status.at = utc_now_iso();
+        if (status.phase == "succeeded") {
+            status.exit_code = 0;
+        }
+        send(protocol::encode(
+            {next_id(), std::nullopt, protocol::kProtocolVersion, std::move(status)}));
+        ++stats.task_reports;
     }
 }
 
@@ -692,8 +829,17 @@ awaitable<void> Agent::read_until_closed() {
         }
         if (!load_.options().echo_peer) {
             auto m = protocol::decode(beast::buffers_to_string(buffer.data()));
-            if (m && std::holds_alternative<protocol::ErrorBody>(m->body)) {
+            if (!m) {
+                continue;
+            }
+            if (std::holds_alternative<protocol::ErrorBody>(m->body)) {
                 ++stats.errors_received;
+            } else if (std::holds_alternative<protocol::TaskAck>(m->body)) {
+                ++stats.acks_received;
+            } else if (const auto* assign = std::get_if<protocol::TaskAssign>(&m->body);
+                       assign != nullptr && load_.options().run_tasks && !ending_ &&
+                       !load_.stopping()) {
+                on_assign(*assign);
             }
         }
     }
@@ -819,6 +965,9 @@ nlohmann::json Load::live_counters() const {
             {"heartbeats", stats_.heartbeats},
             {"attempts", stats_.attempts},
             {"failures", stats_.failure_count()},
+            {"tasks_received", stats_.tasks_received},
+            {"task_reports", stats_.task_reports},
+            {"acks_received", stats_.acks_received},
             {"stopping", stopping_}};
 }
 
@@ -887,7 +1036,28 @@ nlohmann::json Load::report() const {
         {"established_per_second", per_second_json(stats_.established_per_second)},
         {"reconnected_per_second", per_second_json(stats_.reconnected_per_second)},
         {"attempts_per_second", per_second_json(stats_.attempts_per_second)},
+        {"run_tasks", options_.run_tasks},
+        {"tasks_received", stats_.tasks_received},
+        {"assigns_repeated", stats_.assigns_repeated},
+        {"task_reports", stats_.task_reports},
+        {"acks_received", stats_.acks_received},
     };
+}
+
+void Load::write_receipts(const std::string& file) const {
+    std::string text;
+    for (const auto& r : receipts_) {
+        text += nlohmann::json{{"task_id", r.task_id},
+                               {"attempt_id", r.attempt_id},
+                               {"agent", r.agent},
+                               {"received_unix_us", r.received_unix_us}}
+                    .dump();
+        text += "\n";
+    }
+    if (!text.empty()) {
+        text.pop_back();
+    }
+    write_file_atomically(file, text);
 }
 
 int run(const Options& options) {
@@ -910,6 +1080,9 @@ int run(const Options& options) {
               << "\n";
     if (!options.report_file.empty()) {
         write_file_atomically(options.report_file, report.dump(2));
+    }
+    if (!options.received_file.empty()) {
+        load.write_receipts(options.received_file);
     }
     return 0;
 }

@@ -461,11 +461,18 @@ Result<std::vector<NodeCommand>> TaskStore::dispatch(const std::string& instance
                  assign_body(attempt, placement.task_id, specs[placement.task_id], placement.gpus),
                  placement.task_id, attempt});
         }
-        for (const auto& [id, reason] : p.pending) {
+        // One statement for every task left queued: a pass may leave hundreds, and one round
+        // trip each would hold the event append lock (taken by the placements above) meanwhile.
+        if (!p.pending.empty()) {
+            json reasons = json::array();
+            for (const auto& [id, reason] : p.pending) {
+                reasons.push_back({{"id", id}, {"reason", reason}});
+            }
             tx.exec_params(
-                "UPDATE scheduler_tasks SET pending_reason = $2 WHERE id = $1 AND "
-                "pending_reason IS DISTINCT FROM $2",
-                id, reason);
+                "UPDATE scheduler_tasks t SET pending_reason = v.reason FROM "
+                "jsonb_to_recordset($1::jsonb) AS v(id bigint, reason text) WHERE t.id = v.id "
+                "AND t.pending_reason IS DISTINCT FROM v.reason",
+                reasons.dump());
         }
         return commands;
     });
