@@ -222,6 +222,9 @@ struct LinkClient::Impl : std::enable_shared_from_this<LinkClient::Impl> {
                        url.port, ec.message());
             co_return false;
         }
+        // Task reports are small frames that must not wait for a delayed ACK.
+        error_code nodelay_ec;
+        tcp_layer.socket().set_option(tcp::no_delay(true), nodelay_ec);
         // Connecting to a local port nobody listens on can pick that same port as the source
         // and connect the socket to itself; it would then hold the port the server needs.
         error_code le, re;

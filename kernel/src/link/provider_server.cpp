@@ -568,6 +568,8 @@ void ProviderServer::Impl::open_connection(tcp::socket socket, std::uint64_t id)
     auto peer = socket.remote_endpoint(ec);
     std::string remote =
         ec ? "unknown" : peer.address().to_string() + ":" + std::to_string(peer.port());
+    // Commands and acknowledgements are small frames that must not wait for a delayed ACK.
+    socket.set_option(tcp::no_delay(true), ec);
     auto ex = socket.get_executor();
     if (tls) {
         auto s = std::make_shared<Session<TlsWs>>(ex, remote, std::move(socket), *tls);

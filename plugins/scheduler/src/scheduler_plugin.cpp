@@ -333,7 +333,10 @@ private:
             return commands.error();
         }
         send_commands(*commands);
-        if (r.type != "task.log") {
+        // Only an end (or a node coming back) can free room for a queued task.
+        const auto phase = r.body.value("phase", "");
+        if (r.type == "register.running" || phase == "succeeded" || phase == "failed" ||
+            phase == "cancelled" || phase == "rejected") {
             poke();
         }
         return {};
