@@ -752,8 +752,9 @@ awaitable<void> Agent::end_session() {
     if (write_failed_) {
         co_return;
     }
+    // The server may close first once it has read `leaving`; a normal close either way.
     auto [cec] = co_await ws_->async_close(websocket::close_code::normal, kAwait);
-    if (!cec) {
+    if (!cec || ws_->reason().code == websocket::close_code::normal) {
         ++load_.stats().left;
     }
 }
