@@ -671,6 +671,12 @@ Result<std::vector<NodeCommand>> TaskStore::node_registered(const std::string& n
                 "a.task_id WHERE a.id = $1 FOR UPDATE OF a",
                 id, node);
             if (a.empty() || !a[0]["ours"].as<bool>()) {
+                // Replaced (lost, or ended) while its node was away: recorded, and stopped.
+                if (!a.empty()) {
+                    events_.append(
+                        tx, event("task.stale_report", a[0]["task_id"].as<std::int64_t>(), kPlugin,
+                                  {{"attempt_id", id}, {"phase", "running"}, {"node", node}}));
+                }
                 commands.push_back({node,
                                     "task.cancel",
                                     {{"attempt_id", id}, {"reason", "stale"}, {"grace_s", 10}}});

@@ -328,6 +328,23 @@ TEST_CASE("the task of a node that does not come back is lost and retried elsewh
     REQUIRE(t["attempts"].size() == 2);
     CHECK(t["attempts"][0]["state"] == "lost");
     CHECK(t["attempts"][1]["node"] == c.node("node-b"));
+
+    // node-a comes back late with the replaced attempt still in its container: recorded as
+    // stale, and stopped.
+    const std::string old_attempt = t["attempts"][0]["id"];
+    c.run_agent("node-a");
+    CHECK(wait_until(
+        [&] {
+            return test::shell("docker ps -aq --filter label=unidesk.attempt=" + old_attempt)
+                .first.empty();
+        },
+        60s));
+    auto stale = test::must("psql '" + c.db.url() +
+                            "' -tAc \"SELECT count(*) FROM events WHERE "
+                            "kind = 'task.stale_report' AND payload->>'attempt_id' = '" +
+                            old_attempt + "'\"");
+    CHECK(std::stoi(stale) == 1);
+    CHECK(state_of(c.task(id)) == "succeeded");
 }
 
 TEST_CASE("two kernel instances never assign one task twice, and a restart loses nothing",
