@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <set>
+#include <type_traits>
 
 namespace unidesk::scheduler {
 namespace {
@@ -73,6 +74,39 @@ EventDraft event(std::string kind, std::int64_t task, std::string actor, json pa
 
 const std::string kPlugin = "plugin:scheduler";
 
+// The events of one transaction, appended together just before it commits: an append takes
+// the bus's ordering lock, held until commit, so the later it comes the shorter every other
+// event-writing transaction waits.
+class EventBatch {
+public:
+    void add(EventDraft e) { drafts_.push_back(std::move(e)); }
+    void append_all(EventBus& bus, pqxx::work& tx) {
+        for (const auto& e : drafts_) {
+            bus.append(tx, e);
+        }
+        drafts_.clear();
+    }
+
+private:
+    std::vector<EventDraft> drafts_;
+};
+
+// Database::transact for a function that also records events.
+template <class F>
+auto transact_with_events(Database& db, EventBus& bus, F&& fn) {
+    return db.transact([&](pqxx::work& tx) {
+        EventBatch events;
+        if constexpr (std::is_void_v<std::invoke_result_t<F, pqxx::work&, EventBatch&>>) {
+            fn(tx, events);
+            events.append_all(bus, tx);
+        } else {
+            auto out = fn(tx, events);
+            events.append_all(bus, tx);
+            return out;
+        }
+    });
+}
+
 // A git fetch that failed on the network is worth another try; a missing commit or a refused
 // credential is not. The agent words the first one this way (agent/src/git_cache.cpp).
 // TODO: the two are told apart by the message's words; if the agent rewords it, network
@@ -96,17 +130,17 @@ TaskStore::TaskStore(Database& db, EventBus& events, Policy policy)
     : db_(db), events_(events), policy_(policy) {}
 
 Result<json> TaskStore::submit(const json& spec, const std::string& user) {
-    return db_.transact([&](pqxx::work& tx) {
+    return transact_with_events(db_, events_, [&](pqxx::work& tx, EventBatch& events) {
         auto r = tx.exec_params(
             "INSERT INTO scheduler_tasks (state, project, priority, spec, "
             "submitted_by) VALUES ('queued', $1, $2, $3::jsonb, $4) "
             "RETURNING id",
             spec["project"].get<std::string>(), spec["priority"].get<int>(), spec.dump(), user);
         const auto id = r[0][0].as<std::int64_t>();
-        events_.append(tx, event("task.submitted", id, "user:" + user,
-                                 {{"project", spec["project"]},
-                                  {"code_commit_id", spec["code_commit_id"]},
-                                  {"env_commit_id", spec["env_commit_id"]}}));
+        events.add(event("task.submitted", id, "user:" + user,
+                         {{"project", spec["project"]},
+                          {"code_commit_id", spec["code_commit_id"]},
+                          {"env_commit_id", spec["env_commit_id"]}}));
         return json{{"task", task_json(*lock_task(tx, id))}};
     });
 }
@@ -198,7 +232,7 @@ Result<json> TaskStore::log(std::int64_t id, std::int64_t after, int limit) {
 
 Result<std::pair<json, std::optional<NodeCommand>>> TaskStore::cancel(std::int64_t id,
                                                                       const std::string& user) {
-    return db_.transact([&](pqxx::work& tx) {
+    return transact_with_events(db_, events_, [&](pqxx::work& tx, EventBatch& events) {
         auto t = lock_task(tx, id);
         if (!t) {
             abort_with(not_found(id));
@@ -209,7 +243,7 @@ Result<std::pair<json, std::optional<NodeCommand>>> TaskStore::cancel(std::int64
                 make_error(Errc::conflict, "task_ended",
                            "task " + std::to_string(id) + " has already ended (" + state + ")"));
         }
-        events_.append(tx, event("task.cancel_requested", id, "user:" + user, {{"state", state}}));
+        events.add(event("task.cancel_requested", id, "user:" + user, {{"state", state}}));
         std::optional<NodeCommand> command;
         if (state == "queued") {
             tx.exec_params(
@@ -217,7 +251,7 @@ Result<std::pair<json, std::optional<NodeCommand>>> TaskStore::cancel(std::int64
                 "message = 'cancelled while queued', pending_reason = NULL, "
                 "ended_at = now(), updated_at = now() WHERE id = $1",
                 id);
-            events_.append(tx, event("task.cancelled", id, kPlugin, {{"while", "queued"}}));
+            events.add(event("task.cancelled", id, kPlugin, {{"while", "queued"}}));
         } else {
             tx.exec_params(
                 "UPDATE scheduler_tasks SET cancel_requested = true, "
@@ -237,7 +271,7 @@ Result<std::pair<json, std::optional<NodeCommand>>> TaskStore::cancel(std::int64
 
 Result<void> TaskStore::cancel_undelivered(std::int64_t id, const std::string& attempt_id,
                                            const std::string& why) {
-    return db_.transact_void([&](pqxx::work& tx) {
+    return transact_with_events(db_, events_, [&](pqxx::work& tx, EventBatch& events) {
         auto t = lock_task(tx, id);
         if (!t || kEnded.count((*t)["state"].as<std::string>()) ||
             (*t)["attempt_id"].as<std::string>() != attempt_id) {
@@ -252,13 +286,13 @@ Result<void> TaskStore::cancel_undelivered(std::int64_t id, const std::string& a
             "UPDATE scheduler_tasks SET state = 'cancelled', cause = 'cancelled', "
             "message = $2, ended_at = now(), updated_at = now() WHERE id = $1",
             id, message);
-        events_.append(tx, event("task.cancelled", id, kPlugin,
-                                 {{"attempt_id", attempt_id}, {"node_unreachable", why}}));
+        events.add(event("task.cancelled", id, kPlugin,
+                         {{"attempt_id", attempt_id}, {"node_unreachable", why}}));
     });
 }
 
 Result<json> TaskStore::retry(std::int64_t id, const std::string& user) {
-    return db_.transact([&](pqxx::work& tx) {
+    return transact_with_events(db_, events_, [&](pqxx::work& tx, EventBatch& events) {
         auto t = lock_task(tx, id);
         if (!t) {
             abort_with(not_found(id));
@@ -274,7 +308,7 @@ Result<json> TaskStore::retry(std::int64_t id, const std::string& user) {
             "not_before = NULL, exit_code = NULL, cause = NULL, message = NULL, "
             "ended_at = NULL, updated_at = now() WHERE id = $1",
             id);
-        events_.append(tx, event("task.retry_requested", id, "user:" + user, {{"from", state}}));
+        events.add(event("task.retry_requested", id, "user:" + user, {{"from", state}}));
         return json{{"task", task_json(*lock_task(tx, id))}};
     });
 }
@@ -313,7 +347,7 @@ json assign_body(const std::string& attempt, std::int64_t task, const json& spec
 
 // Ends the task's current attempt as the node (or the scheduler) says, and decides what
 // follows: the task ends, or a retry is scheduled by the task's policy.
-void end_attempt(pqxx::work& tx, EventBus& events, const Policy& policy, const pqxx::row& task,
+void end_attempt(pqxx::work& tx, EventBatch& events, const Policy& policy, const pqxx::row& task,
                  const std::string& attempt, const std::string& phase, const std::string& cause,
                  std::optional<long long> exit_code, const std::string& message) {
     const auto id = task["id"].as<std::int64_t>();
@@ -337,20 +371,20 @@ void end_attempt(pqxx::work& tx, EventBus& events, const Policy& policy, const p
             "not_before = now() + make_interval(secs => $5), updated_at = now() "
             "WHERE id = $1",
             id, exit_code, cause, message, static_cast<double>(delay.count()));
-        events.append(tx, event("task.retry_scheduled", id, kPlugin,
-                                {{"attempt_id", attempt},
-                                 {"cause", cause},
-                                 {"delay_s", delay.count()},
-                                 {"attempt", attempts},
-                                 {"max_attempts", max_attempts}}));
+        events.add(event("task.retry_scheduled", id, kPlugin,
+                         {{"attempt_id", attempt},
+                          {"cause", cause},
+                          {"delay_s", delay.count()},
+                          {"attempt", attempts},
+                          {"max_attempts", max_attempts}}));
         return;
     }
     tx.exec_params(
         "UPDATE scheduler_tasks SET state = $2, exit_code = $3, cause = NULLIF($4, ''), "
         "message = NULLIF($5, ''), ended_at = now(), updated_at = now() WHERE id = $1",
         id, phase, exit_code, cause, message);
-    events.append(tx, event("task.ended", id, kPlugin,
-                            {{"attempt_id", attempt}, {"state", phase}, {"cause", cause}}));
+    events.add(event("task.ended", id, kPlugin,
+                     {{"attempt_id", attempt}, {"state", phase}, {"cause", cause}}));
 }
 
 // Every column, for the decisions that read the task's flags and policy.
@@ -360,12 +394,12 @@ pqxx::row lock_task_with_flags(pqxx::work& tx, std::int64_t id) {
 
 // An attempt whose node is gone or came back without it; only the current attempt decides the
 // task's fate.
-void lose_attempt(pqxx::work& tx, EventBus& events, const Policy& policy,
+void lose_attempt(pqxx::work& tx, EventBatch& events, const Policy& policy,
                   const std::string& attempt, std::int64_t task_id, const std::string& node,
                   const std::string& message) {
     auto t = lock_task_with_flags(tx, task_id);
-    events.append(tx, event("task.lost", task_id, kPlugin,
-                            {{"attempt_id", attempt}, {"node", node}, {"reason", message}}));
+    events.add(event("task.lost", task_id, kPlugin,
+                     {{"attempt_id", attempt}, {"node", node}, {"reason", message}}));
     if (t["attempt_id"].is_null() || t["attempt_id"].as<std::string>() != attempt) {
         tx.exec_params(
             "UPDATE scheduler_attempts SET state = 'lost', cause = 'lost', "
@@ -379,7 +413,7 @@ void lose_attempt(pqxx::work& tx, EventBus& events, const Policy& policy,
 }  // namespace
 
 Result<std::vector<NodeCommand>> TaskStore::dispatch(const std::string& instance) {
-    return db_.transact([&](pqxx::work& tx) {
+    return transact_with_events(db_, events_, [&](pqxx::work& tx, EventBatch& events) {
         std::vector<NodeState> nodes;
         std::map<std::string, std::size_t> index;
         for (const auto& r : tx.exec_params(
@@ -452,10 +486,10 @@ Result<std::vector<NodeCommand>> TaskStore::dispatch(const std::string& instance
                 "node = $3, pending_reason = NULL, not_before = NULL, "
                 "updated_at = now() WHERE id = $1",
                 placement.task_id, attempt, placement.node);
-            events_.append(tx, event("task.assigned", placement.task_id, kPlugin,
-                                     {{"attempt_id", attempt},
-                                      {"node", placement.node},
-                                      {"gpu_indices", placement.gpus}}));
+            events.add(event("task.assigned", placement.task_id, kPlugin,
+                             {{"attempt_id", attempt},
+                              {"node", placement.node},
+                              {"gpu_indices", placement.gpus}}));
             commands.push_back(
                 {placement.node, "task.assign",
                  assign_body(attempt, placement.task_id, specs[placement.task_id], placement.gpus),
@@ -479,7 +513,7 @@ Result<std::vector<NodeCommand>> TaskStore::dispatch(const std::string& instance
 }
 
 Result<void> TaskStore::undelivered(const NodeCommand& c, const std::string& why) {
-    return db_.transact_void([&](pqxx::work& tx) {
+    return transact_with_events(db_, events_, [&](pqxx::work& tx, EventBatch& events) {
         auto t = lock_task_with_flags(tx, c.task_id);
         if (t["attempt_id"].is_null() || t["attempt_id"].as<std::string>() != c.attempt_id ||
             t["state"].as<std::string>() != "assigned") {
@@ -493,13 +527,13 @@ Result<void> TaskStore::undelivered(const NodeCommand& c, const std::string& why
             "UPDATE scheduler_tasks SET state = 'queued', node = NULL, "
             "updated_at = now() WHERE id = $1",
             c.task_id);
-        events_.append(tx, event("task.requeued", c.task_id, kPlugin,
-                                 {{"attempt_id", c.attempt_id}, {"reason", why}}));
+        events.add(event("task.requeued", c.task_id, kPlugin,
+                         {{"attempt_id", c.attempt_id}, {"reason", why}}));
     });
 }
 
 Result<std::vector<NodeCommand>> TaskStore::expire() {
-    return db_.transact([&](pqxx::work& tx) {
+    return transact_with_events(db_, events_, [&](pqxx::work& tx, EventBatch& events) {
         std::vector<NodeCommand> commands;
         // Assigned but never accepted: back to the queue; the node is told to drop it.
         for (const auto& r : tx.exec_params(
@@ -518,10 +552,10 @@ Result<std::vector<NodeCommand>> TaskStore::expire() {
                 "UPDATE scheduler_tasks SET state = 'queued', node = NULL, "
                 "updated_at = now() WHERE id = $1",
                 task);
-            events_.append(tx, event("task.dispatch_timed_out", task, kPlugin,
-                                     {{"attempt_id", attempt},
-                                      {"node", r[2].as<std::string>()},
-                                      {"timeout_s", policy_.accept_timeout.count()}}));
+            events.add(event("task.dispatch_timed_out", task, kPlugin,
+                             {{"attempt_id", attempt},
+                              {"node", r[2].as<std::string>()},
+                              {"timeout_s", policy_.accept_timeout.count()}}));
             commands.push_back({r[2].as<std::string>(),
                                 "task.cancel",
                                 {{"attempt_id", attempt}, {"reason", "stale"}, {"grace_s", 10}},
@@ -536,8 +570,7 @@ Result<std::vector<NodeCommand>> TaskStore::expire() {
                  "n.offline_at < now() - make_interval(secs => $1) FOR UPDATE OF a SKIP LOCKED",
                  static_cast<double>(policy_.lost_grace.count()))) {
             const auto node = r[2].as<std::string>();
-            lose_attempt(tx, events_, policy_, r[0].as<std::string>(), r[1].as<std::int64_t>(),
-                         node,
+            lose_attempt(tx, events, policy_, r[0].as<std::string>(), r[1].as<std::int64_t>(), node,
                          "the node " + node + " stayed away for more than " +
                              std::to_string(policy_.lost_grace.count()) + " s");
         }
@@ -548,7 +581,7 @@ Result<std::vector<NodeCommand>> TaskStore::expire() {
 Result<std::vector<NodeCommand>> TaskStore::record_report(const std::string& node,
                                                           const std::string& type,
                                                           const json& body) {
-    return db_.transact([&](pqxx::work& tx) {
+    return transact_with_events(db_, events_, [&](pqxx::work& tx, EventBatch& events) {
         std::vector<NodeCommand> commands;
         const auto attempt = body.value("attempt_id", "");
         const auto seq = body.value("seq", 0ll);
@@ -596,7 +629,7 @@ Result<std::vector<NodeCommand>> TaskStore::record_report(const std::string& nod
         if (exit_code) {
             fact["exit_code"] = *exit_code;
         }
-        events_.append(tx, event("task.reported", task_id, "node:" + node, fact));
+        events.add(event("task.reported", task_id, "node:" + node, fact));
         tx.exec_params(
             "UPDATE scheduler_attempts SET phases = phases || jsonb_build_array("
             "jsonb_build_object('phase', $2::text, 'at', $3::text)) WHERE id = $1",
@@ -609,8 +642,8 @@ Result<std::vector<NodeCommand>> TaskStore::record_report(const std::string& nod
         const bool final = phase == "succeeded" || phase == "failed" || phase == "cancelled";
         if (!current) {
             // A replaced attempt still running somewhere: recorded, and stopped.
-            events_.append(tx, event("task.stale_report", task_id, kPlugin,
-                                     {{"attempt_id", attempt}, {"phase", phase}, {"node", node}}));
+            events.add(event("task.stale_report", task_id, kPlugin,
+                             {{"attempt_id", attempt}, {"phase", phase}, {"node", node}}));
             if (!final) {
                 commands.push_back({node,
                                     "task.cancel",
@@ -632,10 +665,10 @@ Result<std::vector<NodeCommand>> TaskStore::record_report(const std::string& nod
                 "not_before = now() + interval '2 seconds', updated_at = now() "
                 "WHERE id = $1",
                 task_id);
-            events_.append(tx, event("task.requeued", task_id, kPlugin,
-                                     {{"attempt_id", attempt}, {"reason", message}}));
+            events.add(event("task.requeued", task_id, kPlugin,
+                             {{"attempt_id", attempt}, {"reason", message}}));
         } else if (final) {
-            end_attempt(tx, events_, policy_, t, attempt, phase, cause, exit_code, message);
+            end_attempt(tx, events, policy_, t, attempt, phase, cause, exit_code, message);
         } else if (kActive.count(phase)) {
             tx.exec_params("UPDATE scheduler_attempts SET state = $2 WHERE id = $1", attempt,
                            phase);
@@ -652,7 +685,7 @@ Result<std::vector<NodeCommand>> TaskStore::record_report(const std::string& nod
 Result<std::vector<NodeCommand>> TaskStore::node_registered(const std::string& node,
                                                             const json& running,
                                                             std::uint32_t slots) {
-    return db_.transact([&](pqxx::work& tx) {
+    return transact_with_events(db_, events_, [&](pqxx::work& tx, EventBatch& events) {
         std::vector<NodeCommand> commands;
         tx.exec_params(
             "INSERT INTO scheduler_node_slots (node, slots) VALUES ($1, $2) "
@@ -673,9 +706,9 @@ Result<std::vector<NodeCommand>> TaskStore::node_registered(const std::string& n
             if (a.empty() || !a[0]["ours"].as<bool>()) {
                 // Replaced (lost, or ended) while its node was away: recorded, and stopped.
                 if (!a.empty()) {
-                    events_.append(
-                        tx, event("task.stale_report", a[0]["task_id"].as<std::int64_t>(), kPlugin,
-                                  {{"attempt_id", id}, {"phase", "running"}, {"node", node}}));
+                    events.add(event("task.stale_report", a[0]["task_id"].as<std::int64_t>(),
+                                     kPlugin,
+                                     {{"attempt_id", id}, {"phase", "running"}, {"node", node}}));
                 }
                 commands.push_back({node,
                                     "task.cancel",
@@ -683,8 +716,7 @@ Result<std::vector<NodeCommand>> TaskStore::node_registered(const std::string& n
                 continue;
             }
             const auto task = a[0]["task_id"].as<std::int64_t>();
-            events_.append(
-                tx, event("task.resumed", task, kPlugin, {{"attempt_id", id}, {"node", node}}));
+            events.add(event("task.resumed", task, kPlugin, {{"attempt_id", id}, {"node", node}}));
             commands.push_back({node,
                                 "task.resume",
                                 {{"attempt_id", id},
@@ -706,7 +738,7 @@ Result<std::vector<NodeCommand>> TaskStore::node_registered(const std::string& n
             if (held.count(id)) {
                 continue;
             }
-            lose_attempt(tx, events_, policy_, id, r[1].as<std::int64_t>(), node,
+            lose_attempt(tx, events, policy_, id, r[1].as<std::int64_t>(), node,
                          "the node " + node + " came back without this attempt");
         }
         return commands;
