@@ -220,10 +220,10 @@ Result<void> NodeStore::record_left(const std::string& node, std::int64_t genera
                                     const std::string& reason) {
     const auto now = to_micros(clock_.now());
     return db_.transact_void([&](pqxx::work& tx) {
-        const auto r = tx.exec_params("UPDATE nodes SET state = 'offline', offline_at = " UNIDESK_TS(
-                                          "$3") " WHERE name = $1 AND session_generation = $2 AND "
-                                                "state = 'online' RETURNING name",
-                                      node, generation, now);
+        const std::string sql =
+            "UPDATE nodes SET state = 'offline', offline_at = " UNIDESK_TS("$3") " WHERE name = $1 "
+            "AND session_generation = $2 AND state = 'online' RETURNING name";
+        const auto r = tx.exec_params(sql, node, generation, now);
         if (r.empty()) {
             return;
         }
