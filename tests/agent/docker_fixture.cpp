@@ -52,6 +52,14 @@ void ensure_base_image() {
     });
 }
 
+std::string git_daemon_program() {
+    auto path = must("git --exec-path");
+    while (!path.empty() && (path.back() == '\n' || path.back() == ' ')) {
+        path.pop_back();
+    }
+    return path + "/git-daemon";
+}
+
 std::string commit_repo(const std::string& dir, const std::map<std::string, std::string>& files) {
     fs::create_directories(dir);
     if (!fs::exists(dir + "/.git")) {

@@ -22,6 +22,10 @@ std::string must(const std::string& command);
 //! Makes kBaseImage once per process unless the engine has it already.
 void ensure_base_image();
 
+//! The git-daemon program itself. `git daemon` runs it as a child of its own, which a kill of
+//! `git` would leave running; tests start this one directly so that ending it ends the server.
+std::string git_daemon_program();
+
 //! Writes `files` (path -> content) into the repository at `dir` (made when missing) and
 //! commits them; the commit id.
 std::string commit_repo(const std::string& dir, const std::map<std::string, std::string>& files);

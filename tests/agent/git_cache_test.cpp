@@ -1,6 +1,7 @@
 #include "git_cache.hpp"
 
 #include "agent/child_process.hpp"
+#include "agent/docker_fixture.hpp"
 #include "support/catch_result.hpp"
 
 #include <catch2/catch.hpp>
@@ -176,8 +177,8 @@ std::map<std::string, std::string> child_env() {
 struct Daemon {
     explicit Daemon(const Remote& remote)
         : port(free_port()),
-          process("/usr/bin/git",
-                  {"daemon", "--reuseaddr", "--base-path=" + remote.dir, "--export-all",
+          process(unidesk::test::git_daemon_program(),
+                  {"--reuseaddr", "--base-path=" + remote.dir, "--export-all",
                    "--port=" + std::to_string(port), "--listen=127.0.0.1", remote.dir},
                   child_env()) {
         REQUIRE(wait_for([&] { return accepts(port); }, std::chrono::seconds(10)));

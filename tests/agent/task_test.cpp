@@ -482,8 +482,8 @@ TEST_CASE("a task runs from repositories served by git daemon", "[agent][task][d
                           "s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1])'")
                           .substr(0, 5);
     const std::string p = std::to_string(std::stoi(port));
-    ChildProcess daemon("/usr/bin/git",
-                        {"daemon", "--reuseaddr", "--export-all", "--base-path=" + f.dir,
+    ChildProcess daemon(git_daemon_program(),
+                        {"--reuseaddr", "--export-all", "--base-path=" + f.dir,
                          "--listen=127.0.0.1", "--port=" + p, f.dir},
                         {{"PATH", "/usr/bin:/bin"}, {"HOME", "/tmp"}});
     bool up = false;
