@@ -458,21 +458,6 @@ Result<void> DockerClient::remove_container(const std::string& id) {
     return {};
 }
 
-Result<ContainerState> DockerClient::inspect_container(const std::string& id) {
-    auto j = expect_json("GET", "/containers/" + id + "/json", {200}, "inspecting the container");
-    if (!j) {
-        return j.error();
-    }
-    const auto& s = (*j)["State"];
-    ContainerState out;
-    out.status = s.value("Status", "");
-    out.running = s.value("Running", false);
-    out.exit_code = s.value("ExitCode", std::int64_t{0});
-    out.started_at = s.value("StartedAt", "");
-    out.finished_at = s.value("FinishedAt", "");
-    return out;
-}
-
 Result<std::vector<ContainerInfo>> DockerClient::list_containers(const std::string& key,
                                                                  const std::string& value) {
     const json filters = {{"label", {key + "=" + value}}};
@@ -497,11 +482,7 @@ Result<std::vector<ImageInfo>> DockerClient::list_images(const std::string& key)
     }
     std::vector<ImageInfo> out;
     for (const auto& i : *j) {
-        ImageInfo info{i.value("Id", ""),
-                       {},
-                       i.value("Created", std::int64_t{0}),
-                       i.value("Size", std::int64_t{0}),
-                       string_map(i["Labels"])};
+        ImageInfo info{{}, i.value("Size", std::int64_t{0})};
         if (i.contains("RepoTags") && i["RepoTags"].is_array()) {
             for (const auto& t : i["RepoTags"]) {
                 info.tags.push_back(t.get<std::string>());

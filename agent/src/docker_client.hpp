@@ -72,22 +72,10 @@ struct ContainerInfo {
     std::map<std::string, std::string> labels;
 };
 
-//! A container's state from inspect.
-struct ContainerState {
-    std::string status;  // running, exited ...
-    bool running = false;
-    std::int64_t exit_code = 0;
-    std::string started_at;  // RFC 3339, as the engine writes it
-    std::string finished_at;
-};
-
 //! A task image found by its labels.
 struct ImageInfo {
-    std::string id;
     std::vector<std::string> tags;
-    std::int64_t created = 0;  // Unix seconds
     std::int64_t size = 0;
-    std::map<std::string, std::string> labels;
 };
 
 //! One frame of a container's log: which stream, the engine's timestamp of the line
@@ -140,7 +128,6 @@ public:
     //! SIGTERM, then SIGKILL after `grace`; returns when it has stopped.
     Result<void> stop_container(const std::string& id, std::chrono::seconds grace);
     Result<void> remove_container(const std::string& id);
-    Result<ContainerState> inspect_container(const std::string& id);
 
     //! Containers (running or not) that carry the label `key=value`.
     Result<std::vector<ContainerInfo>> list_containers(const std::string& key,

@@ -127,9 +127,6 @@ struct TaskManager::Attempt {
     std::chrono::seconds grace = kDefaultGrace;
     std::optional<std::thread> stopper;
     bool has_runner = false;  // set before its runner thread starts
-
-    // The runner thread only.
-    std::string last_log_time;
 };
 
 TaskManager::TaskManager(boost::asio::io_context& io, const AgentConfig& config,
@@ -453,7 +450,6 @@ void TaskManager::follow(Attempt& a, const std::string& logs_after) {
         std::lock_guard lock(mutex_);
         id = a.container_id;
     }
-    a.last_log_time = logs_after;
     auto followed = docker_.follow_logs(
         id, logs_after, [&](const LogFrame& f) { log(a, f.stream, f.data, f.timestamp); },
         &a.stream);
@@ -523,9 +519,6 @@ void TaskManager::report(Attempt& a, const std::string& phase, const std::string
 
 void TaskManager::log(Attempt& a, std::string_view stream, std::string_view data,
                       std::string_view until) {
-    if (!until.empty()) {
-        a.last_log_time = std::string(until);
-    }
     for (std::size_t at = 0; at < data.size(); at += kMaxLogChunk) {
         protocol::TaskLog l;
         l.attempt_id = a.task.attempt_id;
