@@ -8,6 +8,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace unidesk::test {
@@ -20,6 +21,7 @@ public:
         std::string pattern;
         HttpHandler handler;
         RouteOptions options;
+        StreamHandler stream_handler;  // set instead of handler for a stream route
     };
 
     Result<void> add_route(Listener listener, std::string method, std::string pattern,
@@ -34,7 +36,33 @@ public:
         return {};
     }
 
+    Result<void> add_stream_route(Listener listener, std::string method, std::string pattern,
+                                  StreamHandler handler, RouteOptions options) override {
+        auto added = add_route(
+            listener, std::move(method), std::move(pattern),
+            [](const HttpRequest&) { return HttpResponse{}; }, options);
+        if (added) {
+            routes_.back().handler = nullptr;
+            routes_.back().stream_handler = std::move(handler);
+        }
+        return added;
+    }
+
+    Result<void> set_authenticator(Listener listener, Authenticator authenticator) override {
+        authenticators_.emplace_back(listener, std::move(authenticator));
+        return {};
+    }
+
+    Result<void> expose_internal(std::string prefix) override {
+        exposed_.push_back(std::move(prefix));
+        return {};
+    }
+
     const std::vector<Route>& routes() const { return routes_; }
+    const std::vector<std::pair<Listener, Authenticator>>& authenticators() const {
+        return authenticators_;
+    }
+    const std::vector<std::string>& exposed() const { return exposed_; }
 
     //! The route registered for exactly that method and pattern; throws when there is none.
     const Route& route(const std::string& method, const std::string& pattern) const {
@@ -55,6 +83,8 @@ public:
 
 private:
     std::vector<Route> routes_;
+    std::vector<std::pair<Listener, Authenticator>> authenticators_;
+    std::vector<std::string> exposed_;
 };
 
 }  // namespace unidesk::test

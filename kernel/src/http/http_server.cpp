@@ -14,6 +14,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -25,6 +26,7 @@
 #include <map>
 #include <mutex>
 #include <system_error>
+#include <thread>
 #include <utility>
 
 namespace unidesk::kernel {
@@ -86,7 +88,8 @@ std::optional<std::string> percent_decode(std::string_view s, bool in_query) {
     return out;
 }
 
-Result<HttpRequest> to_request(http::request<http::string_body>& req, const std::string& remote) {
+Result<HttpRequest> to_request(const http::request_header<>& req, std::string body,
+                               const std::string& remote) {
     auto bad_target = make_error(Errc::invalid_argument, "invalid_target",
                                  "the request target is not a valid path and query");
     std::string_view target = req.target();
@@ -118,7 +121,7 @@ Result<HttpRequest> to_request(http::request<http::string_body>& req, const std:
         }
     }
 
-    for (const auto& field : req.base()) {
+    for (const auto& field : req) {
         std::string name(field.name_string());
         std::transform(name.begin(), name.end(), name.begin(),
                        [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -130,7 +133,7 @@ Result<HttpRequest> to_request(http::request<http::string_body>& req, const std:
     }
 
     out.method = std::string(req.method_string());
-    out.body = std::move(req.body());
+    out.body = std::move(body);
     out.remote = remote;
     return out;
 }
@@ -169,7 +172,18 @@ struct Outcome {
     std::string route = "unmatched";
 };
 
+// More live streams than this on one listener are refused with 503: each holds a thread.
+// TODO: a thread per stream suits a team's browsers and transfers, not tens of thousands of
+// live viewers; those would need stream handlers written as coroutines.
+constexpr std::size_t kMaxStreams = 512;
+
+Error peer_gone() {
+    return make_error(Errc::unavailable, "peer_gone", "the peer closed the connection");
+}
+
 }  // namespace
+
+struct StreamExchange;
 
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     Impl(HttpServerOptions o, asio::io_context& io_ctx, asio::thread_pool& pool, RouteTable& r,
@@ -189,20 +203,29 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     void spawn(const asio::any_io_executor& ex, asio::awaitable<void> work);
     asio::awaitable<void> accept_loop();
     asio::awaitable<void> session(std::shared_ptr<Connection> c, std::uint64_t id);
-    asio::awaitable<bool> read_request(Connection& c, beast::flat_buffer& buffer,
-                                       http::request_parser<http::string_body>& parser,
-                                       const std::string& remote);
-    asio::awaitable<void> answer_read_error(Connection& c, error_code ec,
-                                            http::request_parser<http::string_body>& parser,
-                                            const std::string& remote);
-    asio::awaitable<void> lingering_close(Connection& c);
-    asio::awaitable<Outcome> handle(http::request<http::string_body>& req,
+    asio::awaitable<bool> read_head(Connection& c, beast::flat_buffer& buffer,
+                                    http::request_parser<http::empty_body>& head,
                                     const std::string& remote);
+    asio::awaitable<bool> read_body(Connection& c, beast::flat_buffer& buffer,
+                                    http::request_parser<http::string_body>& parser,
+                                    const std::string& remote);
+    asio::awaitable<void> answer_read_error(Connection& c, error_code ec, unsigned version,
+                                            const std::string& method, const std::string& remote);
+    asio::awaitable<void> lingering_close(Connection& c);
+    asio::awaitable<bool> serve_plain(Connection& c, beast::flat_buffer& buffer,
+                                      http::request_parser<http::empty_body>& head,
+                                      const std::string& remote);
+    asio::awaitable<bool> serve_stream(Connection& c, beast::flat_buffer& buffer,
+                                       http::request_parser<http::empty_body>& head,
+                                       HttpRequest request, RouteMatch match);
+    asio::awaitable<Outcome> handle(HttpRequest request);
 
     Outcome process_guarded(HttpRequest req) noexcept;
     Outcome process(HttpRequest req);
     std::optional<HttpResponse> authorize(HttpRequest& req, const RouteMatch& m);
     HttpResponse run_handler(const RouteMatch& m, const HttpRequest& req);
+    std::optional<HttpResponse> run_stream_handler(const RouteMatch& m, const HttpRequest& req,
+                                                   StreamExchange& exchange);
 
     const HttpServerOptions options;
     asio::io_context& io;
@@ -220,6 +243,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     bool started = false;
     std::uint64_t next_id = 0;
     std::map<std::uint64_t, std::shared_ptr<Connection>> connections;
+    std::atomic<std::size_t> streams{0};  // stream handlers running
 
     LogLimiter peer_log;
     LogLimiter failure_log;
@@ -359,26 +383,25 @@ asio::awaitable<void> HttpServer::Impl::session(std::shared_ptr<Connection> c, s
     beast::flat_buffer buffer;
 
     for (;;) {
-        http::request_parser<http::string_body> parser;
-        if (!co_await read_request(*c, buffer, parser, remote)) {
+        http::request_parser<http::empty_body> head;
+        if (!co_await read_head(*c, buffer, head, remote)) {
             break;
         }
 
-        auto started_at = std::chrono::steady_clock::now();
-        auto req = parser.release();
-        auto method = method_label(req.method());
-        c->busy = true;
-        auto outcome = co_await handle(req, remote);
-        c->busy = false;
-
-        bool keep_alive = req.keep_alive() && !stopping;
-        auto res = to_beast(std::move(outcome.response), req.version(), keep_alive);
-        // Counted before writing, so that whoever has read the answer also sees it counted.
-        metrics.record_request(listener_label(options.listener), outcome.route, method,
-                               res.result_int(), std::chrono::steady_clock::now() - started_at);
-        c->stream.expires_after(options.request_timeout);
-        auto [write_ec, written] = co_await http::async_write(c->stream, res, kAwait);
-        if (write_ec || !keep_alive) {
+        // The route decides how the body is read: whole, or in pieces by a stream handler.
+        auto request = to_request(head.get().base(), {}, remote);
+        std::optional<RouteMatch> match;
+        if (request) {
+            match = routes.match(options.listener, request->method, request->path);
+        }
+        bool keep_going = false;
+        if (match && match->stream_handler) {
+            keep_going =
+                co_await serve_stream(*c, buffer, head, std::move(*request), std::move(*match));
+        } else {
+            keep_going = co_await serve_plain(*c, buffer, head, remote);
+        }
+        if (!keep_going) {
             break;
         }
     }
@@ -389,37 +412,57 @@ asio::awaitable<void> HttpServer::Impl::session(std::shared_ptr<Connection> c, s
     connections.erase(id);
 }
 
-// Reads one request. False when the connection should end (closed by the peer, timed out,
-// stopped, or answered with an error here).
-asio::awaitable<bool> HttpServer::Impl::read_request(
-    Connection& c, beast::flat_buffer& buffer, http::request_parser<http::string_body>& parser,
-    const std::string& remote) {
-    parser.header_limit(kHeaderLimit);
-    parser.body_limit(options.max_body_bytes);
+// Reads the header of one request. False when the connection should end (closed by the peer,
+// timed out, stopped, or answered with an error here).
+asio::awaitable<bool> HttpServer::Impl::read_head(Connection& c, beast::flat_buffer& buffer,
+                                                  http::request_parser<http::empty_body>& head,
+                                                  const std::string& remote) {
+    head.header_limit(kHeaderLimit);
+    // Body limits are the route's business; a plain route checks the length in read_body.
+    head.body_limit(boost::none);
     c.stream.expires_after(options.request_timeout);
 
-    auto [ec, n] = co_await http::async_read_header(c.stream, buffer, parser, kAwait);
-    if (!ec && !parser.is_done()) {
-        // Clients that ask before sending a large body wait for this go-ahead.
-        auto expect = parser.get()[http::field::expect];
-        if (beast::iequals(expect, "100-continue")) {
-            http::response<http::empty_body> go_on{http::status::continue_, parser.get().version()};
-            std::tie(ec, n) = co_await http::async_write(c.stream, go_on, kAwait);
-        }
-        if (!ec) {
-            std::tie(ec, n) = co_await http::async_read(c.stream, buffer, parser, kAwait);
-        }
-    }
+    auto [ec, n] = co_await http::async_read_header(c.stream, buffer, head, kAwait);
     if (ec) {
-        co_await answer_read_error(c, ec, parser, remote);
+        unsigned version = head.is_header_done() ? head.get().version() : 11;
+        co_await answer_read_error(c, ec, version, "other", remote);
         co_return false;
     }
     co_return true;
 }
 
-asio::awaitable<void> HttpServer::Impl::answer_read_error(
-    Connection& c, error_code ec, http::request_parser<http::string_body>& parser,
-    const std::string& remote) {
+// Reads a plain route's whole body into the parser, within the listener's size limit.
+asio::awaitable<bool> HttpServer::Impl::read_body(Connection& c, beast::flat_buffer& buffer,
+                                                  http::request_parser<http::string_body>& parser,
+                                                  const std::string& remote) {
+    error_code ec;
+    auto length = parser.content_length();
+    if (length && *length > options.max_body_bytes) {
+        ec = http::error::body_limit;
+    }
+    if (!ec && !parser.is_done()) {
+        // Clients that ask before sending a large body wait for this go-ahead.
+        auto expect = parser.get()[http::field::expect];
+        if (beast::iequals(expect, "100-continue")) {
+            http::response<http::empty_body> go_on{http::status::continue_, parser.get().version()};
+            std::tie(ec, std::ignore) = co_await http::async_write(c.stream, go_on, kAwait);
+        }
+        if (!ec) {
+            std::tie(ec, std::ignore) = co_await http::async_read(c.stream, buffer, parser, kAwait);
+        }
+    }
+    if (ec) {
+        co_await answer_read_error(c, ec, parser.get().version(),
+                                   method_label(parser.get().method()), remote);
+        co_return false;
+    }
+    co_return true;
+}
+
+asio::awaitable<void> HttpServer::Impl::answer_read_error(Connection& c, error_code ec,
+                                                          unsigned version,
+                                                          const std::string& method,
+                                                          const std::string& remote) {
     HttpResponse res;
     if (ec == http::error::body_limit || ec == http::error::header_limit) {
         res = error_response(Errc::too_large, "too_large",
@@ -439,8 +482,6 @@ asio::awaitable<void> HttpServer::Impl::answer_read_error(
     }
 
     auto started_at = std::chrono::steady_clock::now();
-    unsigned version = parser.is_header_done() ? parser.get().version() : 11;
-    std::string method = parser.is_header_done() ? method_label(parser.get().method()) : "other";
     auto out = to_beast(std::move(res), version, false);
     metrics.record_request(listener_label(options.listener), "unmatched", method, out.result_int(),
                            std::chrono::steady_clock::now() - started_at);
@@ -467,18 +508,43 @@ asio::awaitable<void> HttpServer::Impl::lingering_close(Connection& c) {
     c.stream.close();
 }
 
-asio::awaitable<Outcome> HttpServer::Impl::handle(http::request<http::string_body>& req,
-                                                  const std::string& remote) {
-    auto request = to_request(req, remote);
-    if (!request) {
-        Outcome refused{HttpResponse::error(request.error())};
-        co_return refused;
+asio::awaitable<bool> HttpServer::Impl::serve_plain(Connection& c, beast::flat_buffer& buffer,
+                                                    http::request_parser<http::empty_body>& head,
+                                                    const std::string& remote) {
+    http::request_parser<http::string_body> parser(std::move(head));
+    parser.body_limit(options.max_body_bytes);
+    if (!co_await read_body(c, buffer, parser, remote)) {
+        co_return false;
     }
 
+    auto started_at = std::chrono::steady_clock::now();
+    auto req = parser.release();
+    auto method = method_label(req.method());
+    Outcome outcome;
+    auto request = to_request(req.base(), std::move(req.body()), remote);
+    c.busy = true;
+    if (request) {
+        outcome = co_await handle(std::move(*request));
+    } else {
+        outcome.response = HttpResponse::error(request.error());
+    }
+    c.busy = false;
+
+    bool keep_alive = req.keep_alive() && !stopping;
+    auto res = to_beast(std::move(outcome.response), req.version(), keep_alive);
+    // Counted before writing, so that whoever has read the answer also sees it counted.
+    metrics.record_request(listener_label(options.listener), outcome.route, method,
+                           res.result_int(), std::chrono::steady_clock::now() - started_at);
+    c.stream.expires_after(options.request_timeout);
+    auto [write_ec, written] = co_await http::async_write(c.stream, res, kAwait);
+    co_return !write_ec && keep_alive;
+}
+
+asio::awaitable<Outcome> HttpServer::Impl::handle(HttpRequest request) {
     // Everything from here may block (Auth reads the database, handlers do anything): run it on
     // the worker pool; the answer comes back to this connection's strand.
     auto self = shared_from_this();
-    auto initiate = [self, r = std::move(*request)](auto handler) mutable {
+    auto initiate = [self, r = std::move(request)](auto handler) mutable {
         asio::post(self->workers, [self, r = std::move(r), handler = std::move(handler)]() mutable {
             Outcome out = self->process_guarded(std::move(r));
             asio::dispatch(asio::append(std::move(handler), std::move(out)));
@@ -487,6 +553,233 @@ asio::awaitable<Outcome> HttpServer::Impl::handle(http::request<http::string_bod
     Outcome out = co_await asio::async_initiate<decltype(asio::use_awaitable), void(Outcome)>(
         std::move(initiate), asio::use_awaitable);
     co_return out;
+}
+
+// One request of a stream route. The handler runs on a thread of its own and blocks; each of
+// its reads and writes is carried out on the connection's strand as a small coroutine whose
+// future the handler thread waits on, so the strand is never blocked and exactly one side
+// touches the connection at a time.
+struct StreamExchange final : BodyReader, ResponseStream {
+    StreamExchange(const std::atomic<bool>& stopping_flag, std::chrono::seconds timeout,
+                   Connection& conn, beast::flat_buffer& buf,
+                   http::request_parser<http::empty_body>& head)
+        : stopping(stopping_flag),
+          request_timeout(timeout),
+          c(conn),
+          buffer(buf),
+          parser(std::move(head)) {
+        parser.body_limit(boost::none);
+        expects_continue = beast::iequals(parser.get()[http::field::expect], "100-continue");
+    }
+
+    std::optional<std::uint64_t> content_length() const override {
+        auto n = parser.content_length();
+        return n ? std::optional<std::uint64_t>(*n) : std::nullopt;
+    }
+
+    Result<std::size_t> read(char* out, std::size_t max) override {
+        if (max == 0) {
+            return std::size_t{0};
+        }
+        return on_strand(do_read(out, max));
+    }
+
+    Result<void> begin(int status, const std::string& content_type,
+                       const std::vector<std::pair<std::string, std::string>>& headers,
+                       std::optional<std::uint64_t> length) override {
+        if (begun) {
+            return make_error(Errc::internal, "stream_begun", "the answer was already begun");
+        }
+        if (status < 100 || status > 599) {
+            return make_error(Errc::internal, "stream_status",
+                              "invalid status " + std::to_string(status));
+        }
+        begun = true;
+        this->status = status;
+        declared = length;
+        res.result(static_cast<unsigned>(status));
+        res.version(parser.get().version());
+        res.set(http::field::server, "unidesk");
+        res.set(http::field::content_type, content_type);
+        for (const auto& [name, value] : headers) {
+            res.insert(name, value);
+        }
+        if (length) {
+            res.content_length(*length);
+        } else {
+            res.chunked(true);
+        }
+        res.keep_alive(parser.get().keep_alive() && parser.is_done() && !stopping);
+        return on_strand(do_begin());
+    }
+
+    Result<void> write(std::string_view data) override {
+        if (!begun) {
+            return make_error(Errc::internal, "stream_not_begun", "write() before begin()");
+        }
+        if (declared && sent + data.size() > *declared) {
+            return make_error(Errc::internal, "stream_too_long",
+                              "more bytes than the declared content length");
+        }
+        if (data.empty()) {
+            return {};
+        }
+        auto r = on_strand(do_write(data.data(), data.size()));
+        if (r) {
+            sent += data.size();
+        }
+        return r;
+    }
+
+    bool open() const override { return !failed && !stopping; }
+
+    template <class T>
+    Result<T> on_strand(asio::awaitable<Result<T>> op) {
+        try {
+            return asio::co_spawn(c.stream.get_executor(), std::move(op), asio::use_future).get();
+        } catch (const std::exception& e) {
+            failed = true;
+            return make_error(Errc::unavailable, "peer_gone", e.what());
+        }
+    }
+
+    asio::awaitable<Result<std::size_t>> do_read(char* out, std::size_t max) {
+        if (parser.is_done()) {
+            co_return std::size_t{0};
+        }
+        error_code ec;
+        if (expects_continue) {
+            expects_continue = false;
+            http::response<http::empty_body> go_on{http::status::continue_, parser.get().version()};
+            c.stream.expires_after(request_timeout);
+            std::tie(ec, std::ignore) = co_await http::async_write(c.stream, go_on, kAwait);
+        }
+        if (!ec) {
+            parser.get().body().data = out;
+            parser.get().body().size = max;
+            c.stream.expires_after(request_timeout);
+            std::tie(ec, std::ignore) = co_await http::async_read(c.stream, buffer, parser, kAwait);
+            if (ec == http::error::need_buffer) {
+                ec = {};
+            }
+        }
+        if (ec) {
+            failed = true;
+            if (ec.category() == error_code(http::error::end_of_stream).category() &&
+                ec != http::error::end_of_stream && ec != http::error::partial_message) {
+                co_return make_error(Errc::invalid_argument, "malformed_body",
+                                     "malformed request body: " + ec.message());
+            }
+            co_return peer_gone();
+        }
+        co_return max - parser.get().body().size;
+    }
+
+    asio::awaitable<Result<void>> do_begin() {
+        serializer.emplace(res);
+        c.stream.expires_after(request_timeout);
+        auto [ec, n] = co_await http::async_write_header(c.stream, *serializer, kAwait);
+        if (ec) {
+            failed = true;
+            co_return peer_gone();
+        }
+        co_return Result<void>{};
+    }
+
+    asio::awaitable<Result<void>> do_write(const char* data, std::size_t size) {
+        res.body().data = const_cast<char*>(data);
+        res.body().size = size;
+        res.body().more = true;
+        c.stream.expires_after(request_timeout);
+        auto [ec, n] = co_await http::async_write(c.stream, *serializer, kAwait);
+        if (ec && ec != http::error::need_buffer) {
+            failed = true;
+            co_return peer_gone();
+        }
+        co_return Result<void>{};
+    }
+
+    // After the handler returned: ends a chunked body. False when the answer is incomplete
+    // (the peer left, or fewer bytes than declared) and the connection must close.
+    asio::awaitable<bool> finish() {
+        if (failed || (declared && sent != *declared)) {
+            co_return false;
+        }
+        res.body().data = nullptr;
+        res.body().size = 0;
+        res.body().more = false;
+        c.stream.expires_after(request_timeout);
+        auto [ec, n] = co_await http::async_write(c.stream, *serializer, kAwait);
+        co_return !ec && res.keep_alive();
+    }
+
+    const std::atomic<bool>& stopping;
+    const std::chrono::seconds request_timeout;
+    Connection& c;
+    beast::flat_buffer& buffer;
+    http::request_parser<http::buffer_body> parser;
+    http::response<http::buffer_body> res;
+    std::optional<http::response_serializer<http::buffer_body>> serializer;
+    bool expects_continue = false;
+    bool begun = false;
+    int status = 0;
+    std::optional<std::uint64_t> declared;
+    std::uint64_t sent = 0;
+    std::atomic<bool> failed{false};
+};
+
+asio::awaitable<bool> HttpServer::Impl::serve_stream(Connection& c, beast::flat_buffer& buffer,
+                                                     http::request_parser<http::empty_body>& head,
+                                                     HttpRequest request, RouteMatch match) {
+    auto started_at = std::chrono::steady_clock::now();
+    std::string method = request.method;
+    std::string route = match.pattern;
+    StreamExchange exchange(stopping, options.request_timeout, c, buffer, head);
+    std::optional<HttpResponse> answer;
+
+    if (streams.fetch_add(1) >= kMaxStreams) {
+        answer = error_response(Errc::unavailable, "too_many_streams",
+                                "this listener is serving too many downloads and live streams");
+    } else {
+        c.busy = true;
+        auto self = shared_from_this();
+        auto initiate = [&, self](auto handler) {
+            std::thread([&, self, handler = std::move(handler)]() mutable {
+                answer = self->run_stream_handler(match, request, exchange);
+                // The handler's copy belongs to a plugin: drop it before the plugin may go.
+                match = RouteMatch{};
+                asio::dispatch(std::move(handler));
+            }).detach();
+        };
+        co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(initiate,
+                                                                             asio::use_awaitable);
+        c.busy = false;
+    }
+    streams.fetch_sub(1);
+
+    bool keep_alive = false;
+    int status = exchange.status;
+    if (exchange.begun) {
+        keep_alive = co_await exchange.finish();
+    } else {
+        if (!answer) {
+            answer = error_response(Errc::internal, "internal", "the handler answered nothing");
+        }
+        // A body left unread would be taken for the next request: close after answering.
+        keep_alive = exchange.parser.get().keep_alive() && exchange.parser.is_done() && !stopping;
+        auto res = to_beast(std::move(*answer), exchange.parser.get().version(), keep_alive);
+        status = res.result_int();
+        c.stream.expires_after(options.request_timeout);
+        auto [ec, n] = co_await http::async_write(c.stream, res, kAwait);
+        if (ec) {
+            keep_alive = false;
+        } else if (!exchange.parser.is_done()) {
+            co_await lingering_close(c);
+        }
+    }
+    metrics.record_request(listener_label(options.listener), route, method, status,
+                           std::chrono::steady_clock::now() - started_at);
+    co_return keep_alive;
 }
 
 // process() already turns handler and auth failures into answers; this catches what is left
@@ -511,6 +804,11 @@ Outcome HttpServer::Impl::process(HttpRequest req) {
     if (!m) {
         return {error_response(Errc::not_found, "not_found",
                                "no route for " + req.method + " " + req.path)};
+    }
+    if (m->stream_handler) {
+        // The route became a stream route while this request's body was being read.
+        return {error_response(Errc::unavailable, "route_changed",
+                               "the route changed while the request was read; send it again")};
     }
     if (!m->handler) {
         std::string allow;
@@ -558,6 +856,20 @@ std::optional<HttpResponse> HttpServer::Impl::authorize(HttpRequest& req, const 
             return res;
         }
         req.principal = std::move(*principal);
+    } else if (auto authenticator = routes.authenticator(options.listener)) {
+        std::optional<Result<Principal>> found;
+        try {
+            found = authenticator(req);
+        } catch (const std::exception& e) {
+            found = make_error(Errc::internal, "internal", "the authenticator failed");
+            log->error("authenticator failed error={}", e.what());
+        }
+        // An open route ignores a credential it cannot use (a stale cookie on the sign-in).
+        if (found && *found) {
+            req.principal = std::move(**found);
+        } else if (found && m.options.min_role) {
+            return HttpResponse::error(found->error());
+        }
     }
 
     if (!m.options.min_role) {
@@ -598,6 +910,42 @@ HttpResponse HttpServer::Impl::run_handler(const RouteMatch& m, const HttpReques
     return error_response(
         Errc::internal, "internal",
         "unexpected failure in " + m.owner + " while handling " + req.method + " " + m.pattern);
+}
+
+std::optional<HttpResponse> HttpServer::Impl::run_stream_handler(const RouteMatch& m,
+                                                                 const HttpRequest& request,
+                                                                 StreamExchange& exchange) {
+    std::string failure;
+    try {
+        HttpRequest req = request;
+        if (auto refused = authorize(req, m)) {
+            return refused;
+        }
+        req.params = m.params;
+        auto res = m.stream_handler(req, exchange, exchange);
+        if (exchange.begun || !res || (res->status >= 100 && res->status <= 599)) {
+            return res;
+        }
+        failure = "it answered the invalid status " + std::to_string(res->status);
+    } catch (const std::exception& e) {
+        failure = e.what();
+    } catch (...) {
+        failure = "an unknown exception";
+    }
+
+    std::size_t suppressed = 0;
+    if (failure_log.allow(suppressed)) {
+        log->error("stream handler failed owner={} route=\"{} {}\" error={} suppressed={}", m.owner,
+                   request.method, m.pattern, failure, suppressed);
+    }
+    if (exchange.begun) {
+        // Too late for an error answer: cut the connection so the peer sees a broken body.
+        exchange.failed = true;
+        return std::nullopt;
+    }
+    return error_response(
+        Errc::internal, "internal",
+        "unexpected failure in " + m.owner + " while handling " + request.method + " " + m.pattern);
 }
 
 HttpServer::HttpServer(HttpServerOptions options, asio::io_context& io, asio::thread_pool& workers,

@@ -95,6 +95,14 @@ struct ServerFixture {
                     .has_value());
     }
 
+    void add_stream(std::string method, std::string pattern, StreamHandler h,
+                    RouteOptions options) {
+        REQUIRE(routes
+                    .add_stream("kernel", Listener::internal, std::move(method), std::move(pattern),
+                                std::move(h), options)
+                    .has_value());
+    }
+
     HttpClient client() { return HttpClient("127.0.0.1", port); }
 
     boost::asio::io_context io;
@@ -374,4 +382,195 @@ TEST_CASE("/health and /metrics answer through the server", "[kernel][http][heal
     auto down = c.get("/health");
     REQUIRE(down.status == 503);
     REQUIRE(down.json()["components"]["database"]["reason"] == "connection refused");
+}
+
+TEST_CASE("a stream route reads a body far over the limit in pieces and answers in pieces",
+          "[kernel][http][stream]") {
+    ServerFixture f(64 * 1024);
+    std::atomic<std::size_t> largest_piece{0};
+    f.add_stream(
+        "PUT", "/v1/blobs/{key...}",
+        [&](const HttpRequest& req, BodyReader& body,
+            ResponseStream& out) -> std::optional<HttpResponse> {
+            std::vector<char> piece(256 * 1024);
+            std::uint64_t total = 0;
+            std::uint64_t sum = 0;
+            for (;;) {
+                auto n = body.read(piece.data(), piece.size());
+                if (!n) {
+                    return HttpResponse::error(n.error());
+                }
+                if (*n == 0) {
+                    break;
+                }
+                largest_piece = std::max<std::size_t>(largest_piece, *n);
+                for (std::size_t i = 0; i < *n; ++i) {
+                    sum += static_cast<unsigned char>(piece[i]);
+                }
+                total += *n;
+            }
+            // Chunked: no length given. No REQUIRE here: this runs on the handler's thread.
+            if (out.begin(201, "text/plain", {{"X-Key", req.params.at("key")}}, std::nullopt)) {
+                (void)out.write(std::to_string(total));
+                (void)out.write(" ");
+                (void)out.write(std::to_string(sum));
+            }
+            return std::nullopt;
+        },
+        open_route());
+
+    std::string big(24 * 1024 * 1024 + 7, '\0');
+    std::uint64_t expected_sum = 0;
+    for (std::size_t i = 0; i < big.size(); ++i) {
+        big[i] = static_cast<char>(i % 251);
+        expected_sum += static_cast<unsigned char>(big[i]);
+    }
+    auto c = f.client();
+    auto r = c.request("PUT", "/v1/blobs/a/b.bin", big, {{"Content-Type", "application/x"}});
+    REQUIRE(r.status == 201);
+    REQUIRE(*r.header("x-key") == "a/b.bin");
+    REQUIRE(r.body == std::to_string(big.size()) + " " + std::to_string(expected_sum));
+    REQUIRE(largest_piece <= 256 * 1024);
+
+    // The connection stays usable after a streamed exchange.
+    auto again = c.request("PUT", "/v1/blobs/small", "abc");
+    REQUIRE(again.status == 201);
+    REQUIRE(again.body == "3 294");
+    REQUIRE(c.connections_opened() == 1);
+}
+
+TEST_CASE("a stream download with a declared length arrives whole", "[kernel][http][stream]") {
+    ServerFixture f;
+    f.add_stream(
+        "GET", "/v1/file",
+        [](const HttpRequest&, BodyReader&, ResponseStream& out) -> std::optional<HttpResponse> {
+            std::string piece(64 * 1024, 'x');
+            if (!out.begin(200, "application/octet-stream", {}, 100 * piece.size())) {
+                return std::nullopt;
+            }
+            for (int i = 0; i < 100; ++i) {
+                if (!out.write(piece)) {
+                    break;
+                }
+            }
+            return std::nullopt;
+        },
+        open_route());
+
+    auto c = f.client();
+    auto r = c.get("/v1/file");
+    REQUIRE(r.status == 200);
+    REQUIRE(*r.header("content-length") == std::to_string(100 * 64 * 1024));
+    REQUIRE(r.body.size() == 100 * 64 * 1024);
+    REQUIRE(c.get("/v1/file").status == 200);
+    REQUIRE(c.connections_opened() == 1);
+}
+
+TEST_CASE("a stream handler may refuse before reading the body, and the connection then closes",
+          "[kernel][http][stream]") {
+    ServerFixture f;
+    std::atomic<bool> reached{false};
+    f.add_stream(
+        "PUT", "/v1/guarded",
+        [&](const HttpRequest&, BodyReader&, ResponseStream&) -> std::optional<HttpResponse> {
+            reached = true;
+            return HttpResponse::error(make_error(Errc::forbidden, "signature_invalid", "no"));
+        },
+        open_route());
+    f.add_stream(
+        "PUT", "/v1/members",
+        [&](const HttpRequest&, BodyReader&, ResponseStream&) -> std::optional<HttpResponse> {
+            return text("in");
+        },
+        needs(Role::member));
+    f.add(
+        "kernel", "GET", "/v1/ping", [](const HttpRequest&) { return text("pong"); }, open_route());
+
+    auto c = f.client();
+    auto r = c.request("PUT", "/v1/guarded", std::string(2 * 1024 * 1024, 'z'));
+    REQUIRE(r.status == 403);
+    REQUIRE(error_code_of(r) == "signature_invalid");
+    REQUIRE(*r.header("connection") == "close");
+    REQUIRE(c.get("/v1/ping").body == "pong");
+    REQUIRE(c.connections_opened() == 2);
+
+    // The role check runs before a stream handler too.
+    REQUIRE(c.request("PUT", "/v1/members", "x").status == 401);
+    REQUIRE(
+        c.request("PUT", "/v1/members", "x", {{"Authorization", "Bearer viewer-token"}}).status ==
+        403);
+    REQUIRE(c.request("PUT", "/v1/members", "x", {{"Authorization", "Bearer admin-token"}}).body ==
+            "in");
+    REQUIRE(reached);
+}
+
+TEST_CASE("a live stream sees the listener stopping and stop returns promptly",
+          "[kernel][http][stream]") {
+    auto f = std::make_unique<ServerFixture>();
+    std::promise<void> streaming;
+    f->add_stream(
+        "GET", "/v1/live",
+        [&](const HttpRequest&, BodyReader&, ResponseStream& out) -> std::optional<HttpResponse> {
+            if (!out.begin(200, "text/event-stream", {}, std::nullopt) ||
+                !out.write(": hello\n\n")) {
+                return std::nullopt;
+            }
+            streaming.set_value();
+            while (out.open()) {
+                std::this_thread::sleep_for(20ms);
+            }
+            return std::nullopt;
+        },
+        open_route());
+
+    std::thread reader([port = f->port] {
+        HttpClient c("127.0.0.1", port, 20s);
+        try {
+            c.get("/v1/live");
+        } catch (const std::exception&) {
+            // The stream is cut when the server stops; that is the point.
+        }
+    });
+    REQUIRE(streaming.get_future().wait_for(10s) == std::future_status::ready);
+    auto begin = std::chrono::steady_clock::now();
+    f.reset();
+    REQUIRE(std::chrono::steady_clock::now() - begin < 5s);
+    reader.join();
+}
+
+TEST_CASE("an authenticator supplies the caller when no bearer token is sent",
+          "[kernel][http][auth]") {
+    ServerFixture f;
+    REQUIRE(f.routes.set_authenticator(
+        "gateway", Listener::internal,
+        [](const HttpRequest& req) -> std::optional<Result<Principal>> {
+            const std::string* cookie = req.header("cookie");
+            if (cookie == nullptr) {
+                return std::nullopt;
+            }
+            if (*cookie == "s=good") {
+                return Result<Principal>(Principal{3, "cora", Role::member, 0});
+            }
+            return Result<Principal>(make_error(Errc::forbidden, "csrf_invalid", "no csrf"));
+        }));
+    f.add(
+        "kernel", "GET", "/v1/me",
+        [](const HttpRequest& r) { return text(r.principal ? r.principal->name : "nobody"); },
+        needs(Role::viewer));
+    f.add(
+        "kernel", "GET", "/v1/open",
+        [](const HttpRequest& r) { return text(r.principal ? r.principal->name : "nobody"); },
+        open_route());
+
+    auto c = f.client();
+    REQUIRE(c.get("/v1/me", {{"Cookie", "s=good"}}).body == "cora");
+    REQUIRE(c.get("/v1/me").status == 401);
+    auto refused = c.get("/v1/me", {{"Cookie", "s=bad"}});
+    REQUIRE(refused.status == 403);
+    REQUIRE(error_code_of(refused) == "csrf_invalid");
+    // A bearer token wins over the authenticator; an open route ignores its refusal.
+    REQUIRE(c.get("/v1/me", {{"Cookie", "s=bad"}, {"Authorization", "Bearer admin-token"}}).body ==
+            "ada");
+    REQUIRE(c.get("/v1/open", {{"Cookie", "s=bad"}}).body == "nobody");
+    REQUIRE(c.get("/v1/open", {{"Cookie", "s=good"}}).body == "cora");
 }

@@ -112,3 +112,71 @@ TEST_CASE("remove_owner drops only that owner's routes", "[kernel][http]") {
     REQUIRE(call(*m) == "q");  // a handler copy taken before stays callable
     REQUIRE(t.match(Listener::internal, "GET", "/health"));
 }
+
+TEST_CASE("a {name...} segment captures the rest of the path and ranks below other routes",
+          "[kernel][http]") {
+    RouteTable t;
+    REQUIRE(t.add("kernel", Listener::public_, "GET", "/v1/objects/{key...}", answer("object"), {})
+                .has_value());
+    REQUIRE(
+        t.add("kernel", Listener::public_, "GET", "/{path...}", answer("page"), {}).has_value());
+    REQUIRE(t.add("kernel", Listener::public_, "GET", "/v1/objects/list", answer("list"), {})
+                .has_value());
+
+    auto object = t.match(Listener::public_, "GET", "/v1/objects/a/b/c.bin");
+    REQUIRE(object);
+    REQUIRE(call(*object) == "object");
+    REQUIRE(object->params.at("key") == "a/b/c.bin");
+
+    REQUIRE(call(*t.match(Listener::public_, "GET", "/v1/objects/list")) == "list");
+
+    auto root = t.match(Listener::public_, "GET", "/");
+    REQUIRE(root);
+    REQUIRE(call(*root) == "page");
+    REQUIRE(root->params.at("path").empty());
+    REQUIRE(t.match(Listener::public_, "GET", "/tasks/42")->params.at("path") == "tasks/42");
+
+    REQUIRE_FALSE(t.add("kernel", Listener::public_, "GET", "/{rest...}/x", answer(""), {}));
+    REQUIRE(t.add("kernel", Listener::public_, "GET", "/{again...}", answer(""), {}).error().code ==
+            "route_conflict");
+}
+
+TEST_CASE("the public listener tries its own routes, then exposed internal ones, then its tails",
+          "[kernel][http]") {
+    RouteTable t;
+    REQUIRE(t.add("kernel", Listener::internal, "GET", "/v1/tasks", answer("tasks"), {}));
+    REQUIRE(t.add("kernel", Listener::internal, "GET", "/metrics", answer("metrics"), {}));
+    REQUIRE(t.add("gateway", Listener::public_, "GET", "/v1/session", answer("session"), {}));
+    REQUIRE(t.add("gateway", Listener::public_, "GET", "/{path...}", answer("page"), {}));
+
+    // Nothing internal is public until it is exposed.
+    REQUIRE(call(*t.match(Listener::public_, "GET", "/v1/tasks")) == "page");
+    REQUIRE(t.expose_internal("gateway", "/v1/"));
+    REQUIRE(call(*t.match(Listener::public_, "GET", "/v1/tasks")) == "tasks");
+    REQUIRE(call(*t.match(Listener::public_, "GET", "/v1/session")) == "session");
+    REQUIRE(call(*t.match(Listener::public_, "GET", "/metrics")) == "page");
+
+    // A wrong method on an exposed route is its 405, not the page.
+    auto wrong = t.match(Listener::public_, "POST", "/v1/tasks");
+    REQUIRE(wrong);
+    REQUIRE_FALSE(wrong->found());
+    REQUIRE(wrong->allowed_methods == std::vector<std::string>{"GET"});
+
+    t.remove_owner("gateway");
+    REQUIRE_FALSE(t.match(Listener::public_, "GET", "/v1/tasks"));
+    REQUIRE_FALSE(t.expose_internal("gateway", "v1"));
+}
+
+TEST_CASE("one authenticator per listener, removed with its owner", "[kernel][http]") {
+    RouteTable t;
+    Authenticator none = [](const HttpRequest&) { return std::optional<Result<Principal>>{}; };
+    REQUIRE_FALSE(t.authenticator(Listener::public_));
+    REQUIRE(t.set_authenticator("gateway", Listener::public_, none));
+    REQUIRE(t.authenticator(Listener::public_));
+    REQUIRE_FALSE(t.authenticator(Listener::internal));
+    REQUIRE(t.set_authenticator("other", Listener::public_, none).error().code ==
+            "authenticator_conflict");
+    t.remove_owner("gateway");
+    REQUIRE_FALSE(t.authenticator(Listener::public_));
+    REQUIRE(t.set_authenticator("other", Listener::public_, none));
+}

@@ -61,6 +61,12 @@ public:
         return log_.add(
             {owner_, listener, std::move(method), std::move(pattern), std::move(handler)});
     }
+    Result<void> add_stream_route(Listener listener, std::string method, std::string pattern,
+                                  StreamHandler, RouteOptions) override {
+        return log_.add({owner_, listener, std::move(method), std::move(pattern), {}});
+    }
+    Result<void> set_authenticator(Listener, Authenticator) override { return {}; }
+    Result<void> expose_internal(std::string) override { return {}; }
 
 private:
     std::string owner_;
