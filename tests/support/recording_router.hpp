@@ -58,6 +58,17 @@ public:
         return {};
     }
 
+    //! Exact patterns only: enough for the tests that use it.
+    bool routed(Listener listener, const std::string& method,
+                const std::string& path) const override {
+        for (const auto& r : routes_) {
+            if (r.listener == listener && r.method == method && r.pattern == path) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     const std::vector<Route>& routes() const { return routes_; }
     const std::vector<std::pair<Listener, Authenticator>>& authenticators() const {
         return authenticators_;

@@ -779,7 +779,8 @@ asio::awaitable<bool> HttpServer::Impl::serve_stream(Connection& c, beast::flat_
     }
     metrics.record_request(listener_label(options.listener), route, method, status,
                            std::chrono::steady_clock::now() - started_at);
-    co_return keep_alive;
+    // A stream may outlast the start of stop(), which only closed the idle connections.
+    co_return keep_alive && !stopping;
 }
 
 // process() already turns handler and auth failures into answers; this catches what is left

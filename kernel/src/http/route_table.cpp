@@ -340,6 +340,11 @@ public:
     Result<void> expose_internal(std::string prefix) override {
         return table_.expose_internal(owner_, std::move(prefix));
     }
+    bool routed(Listener listener, const std::string& method,
+                const std::string& path) const override {
+        auto m = table_.match(listener, method, path);
+        return m && m->found();
+    }
 
 private:
     RouteTable& table_;

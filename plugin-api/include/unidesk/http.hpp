@@ -146,6 +146,11 @@ public:
     //! listener too, with the same role checks (e.g. "/v1/" and "/health"). A public route
     //! matches first, then an exposed internal route, then a public `{name...}` route.
     virtual Result<void> expose_internal(std::string prefix) = 0;
+
+    //! Whether a request with that method and path would reach a route on that listener (any
+    //! owner's), e.g. to tell "this plugin is not running" from "no such path".
+    virtual bool routed(Listener listener, const std::string& method,
+                        const std::string& path) const = 0;
 };
 
 }  // namespace unidesk

@@ -67,6 +67,7 @@ public:
     }
     Result<void> set_authenticator(Listener, Authenticator) override { return {}; }
     Result<void> expose_internal(std::string) override { return {}; }
+    bool routed(Listener, const std::string&, const std::string&) const override { return false; }
 
 private:
     std::string owner_;
