@@ -12,11 +12,16 @@ state="$top/.unidesk"
 pg_port=${UNIDESK_PG_PORT:-55432}
 api_port=${UNIDESK_API_PORT:-7700}
 provider_port=${UNIDESK_PROVIDER_PORT:-7701}
+web_port=${UNIDESK_WEB_PORT:-8080}
 # Node names allow letters, digits, '.', '_' and '-'.
 node_name=$(hostname -s | tr -c 'A-Za-z0-9._\n-' '-')
 
 ./tools/install-deps.sh
 ./tools/build.sh
+# The web UI, built to web/dist, which the gateway plugin serves.
+if [ -f web/package.json ]; then
+    (cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build >/dev/null)
+fi
 # The local agent runs tasks with this machine's Docker engine.
 ./tools/dockerd.sh
 
@@ -32,6 +37,7 @@ if [ ! -f "$state/kernel.toml" ]; then
     first_run=1
     sed -e "s|@DATABASE_URL@|$db_url|" -e "s|@API_PORT@|$api_port|" \
         -e "s|@PROVIDER_PORT@|$provider_port|" -e "s|@PLUGIN_DIR@|$top/build/plugins|" \
+        -e "s|@WEB_PORT@|$web_port|" -e "s|@WEB_DIR@|$top/web/dist|" \
         config/local.toml.in >"$state/kernel.toml"
 fi
 
@@ -105,6 +111,7 @@ fi
 cat <<TEXT
 
 UniDesk is running.
+  web UI:              http://127.0.0.1:$web_port/   (sign in as $(sed -n 's/^user=//p' "$creds" 2>/dev/null || echo admin), password in $creds)
   core API and health: http://127.0.0.1:$api_port/health   (now: ${status#*:})
   agents connect to:   ws://127.0.0.1:$provider_port   (node tokens: unidesk node-token create NAME)
   this machine:        node $node_name, $node_state

@@ -22,6 +22,7 @@ std::filesystem::path KernelUnderTest::write_config(const std::string& db_url,
     std::ofstream out(file);
     out << "[listeners]\ninternal = \"127.0.0.1:" << port << "\"\n"
         << "provider = \"127.0.0.1:" << provider_port << "\"\n"
+        << "public = \"127.0.0.1:" << public_port << "\"\n"
         << "[database]\nurl = \"" << db_url << "\"\n"
         << "retry_initial_ms = 50\nretry_max_ms = 300\ncheck_interval_ms = 100\n"
         << "connect_timeout_s = 2\n"
@@ -44,6 +45,10 @@ void KernelUnderTest::stop() {
 
 HttpClient KernelUnderTest::client() const {
     return HttpClient("127.0.0.1", static_cast<std::uint16_t>(port));
+}
+
+HttpClient KernelUnderTest::public_client() const {
+    return HttpClient("127.0.0.1", static_cast<std::uint16_t>(public_port));
 }
 
 nlohmann::json KernelUnderTest::health() const {

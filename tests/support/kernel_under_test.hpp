@@ -1,7 +1,8 @@
 #pragma once
 
 // The real unidesk-kernel program, started by a test with a config file of its own: the
-// internal listener and the provider listener on free ports, a database URL, short database
+// internal, public and provider listeners on free ports (the public one opens only when a
+// plugin adds public routes), a database URL, short database
 // retry times, and the first admin's credentials written to a file in its folder. `extra` is
 // appended to the file (sections other than [listeners] and [database], e.g. [provider]).
 
@@ -23,6 +24,7 @@ struct KernelUnderTest {
     TempDir dir;
     int port = free_port();
     int provider_port = free_port();
+    int public_port = free_port();
     std::unique_ptr<ChildProcess> proc;
 
     std::filesystem::path write_config(const std::string& db_url, const std::string& extra = "");
@@ -31,6 +33,7 @@ struct KernelUnderTest {
     void stop();
 
     HttpClient client() const;
+    HttpClient public_client() const;
     nlohmann::json health() const;
     bool health_is(const std::string& status) const;
     std::map<std::string, std::string> credentials() const;

@@ -310,6 +310,8 @@ Result<void> Kernel::start() {
     }
     k.start_plugins();
 
+    // TODO: the public listener has no TLS of its own (the provider listener does); people on
+    // other machines need a TLS-terminating reverse proxy in front of it.
     if (k.routes.has_routes(Listener::public_) && k.config.public_listener.enabled()) {
         HttpServerOptions opts{Listener::public_, k.config.public_listener.host,
                                k.config.public_listener.port};
