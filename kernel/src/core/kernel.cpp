@@ -310,11 +310,11 @@ Result<void> Kernel::start() {
     }
     k.start_plugins();
 
-    // TODO: the public listener has no TLS of its own (the provider listener does); people on
-    // other machines need a TLS-terminating reverse proxy in front of it.
     if (k.routes.has_routes(Listener::public_) && k.config.public_listener.enabled()) {
         HttpServerOptions opts{Listener::public_, k.config.public_listener.host,
                                k.config.public_listener.port};
+        opts.tls_cert_file = k.config.public_tls_cert_file.string();
+        opts.tls_key_file = k.config.public_tls_key_file.string();
         k.public_http = std::make_unique<HttpServer>(opts, k.io, k.workers, k.routes, k.auth,
                                                      k.metrics, get_logger("kernel.http"));
         try {

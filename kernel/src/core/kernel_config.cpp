@@ -177,6 +177,11 @@ const ConfigSchema& kernel_config_schema() {
         key("listeners.public", T::string, "",
             "host:port of the people-facing listener, opened only when a plugin (the gateway) "
             "routes on it; empty keeps it closed."),
+        key("listeners.public_tls_cert_file", T::string, "",
+            "PEM certificate chain for HTTPS on the public listener; relative to the config "
+            "file. Empty: plain HTTP (for example behind a TLS-terminating proxy)."),
+        key("listeners.public_tls_key_file", T::string, "",
+            "PEM private key that goes with listeners.public_tls_cert_file; both or neither."),
         key("listeners.provider", T::string, "",
             "host:port where agents connect; empty keeps it closed."),
         key("database.url", T::string, "", "PostgreSQL connection string or URI (required)."),
@@ -308,6 +313,13 @@ Result<KernelConfig> parse_kernel_config(const std::string& toml_text, const std
         }
         *target = *addr;
     }
+    cfg.public_tls_cert_file = l["public_tls_cert_file"].get<std::string>();
+    cfg.public_tls_key_file = l["public_tls_key_file"].get<std::string>();
+    if (cfg.public_tls_cert_file.empty() != cfg.public_tls_key_file.empty()) {
+        return config_error(origin,
+                            "keys listeners.public_tls_cert_file and "
+                            "listeners.public_tls_key_file must be set together");
+    }
 
     const json& d = resolved["database"];
     cfg.database.url = d["url"].get<std::string>();
@@ -370,7 +382,8 @@ Result<KernelConfig> parse_kernel_config(const std::string& toml_text, const std
         cfg.plugin_dir = base / cfg.plugin_dir;
     }
     for (auto* path :
-         {&cfg.initial_credentials_file, &cfg.provider.tls_cert_file, &cfg.provider.tls_key_file}) {
+         {&cfg.initial_credentials_file, &cfg.provider.tls_cert_file, &cfg.provider.tls_key_file,
+          &cfg.public_tls_cert_file, &cfg.public_tls_key_file}) {
         if (!path->empty() && path->is_relative()) {
             *path = base / *path;
         }

@@ -51,8 +51,10 @@ struct KernelConfig {
     std::string log_format = "text";  // "text" or "json"
     int worker_threads = 8;           // blocking workers for REST handlers and database work
 
-    ListenAddress internal_listener;  // core REST API, /health, /metrics
-    ListenAddress public_listener;    // opened only when a plugin routes on it
+    ListenAddress internal_listener;             // core REST API, /health, /metrics
+    ListenAddress public_listener;               // opened only when a plugin routes on it
+    std::filesystem::path public_tls_cert_file;  // both set: the public listener speaks HTTPS
+    std::filesystem::path public_tls_key_file;
     ListenAddress provider_listener;  // agents connect here
 
     DatabaseConfig database;

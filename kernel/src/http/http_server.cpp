@@ -10,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -17,6 +18,7 @@
 #include <boost/asio/use_future.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include <algorithm>
 #include <array>
@@ -35,6 +37,7 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
 
@@ -160,9 +163,53 @@ std::string method_label(http::verb v) {
     return v == http::verb::unknown ? "other" : std::string(http::to_string(v));
 }
 
+// A connection's bytes: plain TCP, or TLS over it. Beast's HTTP algorithms only call
+// async_read_some and async_write_some, which go to whichever layer is in use; timeouts and
+// closing always act on the TCP layer.
+class FlexStream {
+public:
+    using executor_type = beast::tcp_stream::executor_type;
+
+    FlexStream(tcp::socket s, ssl::context* tls) {
+        if (tls != nullptr) {
+            tls_.emplace(std::move(s), *tls);
+        } else {
+            plain_.emplace(std::move(s));
+        }
+    }
+
+    executor_type get_executor() { return lowest().get_executor(); }
+    beast::tcp_stream& lowest() { return tls_ ? beast::get_lowest_layer(*tls_) : *plain_; }
+    tcp::socket& socket() { return lowest().socket(); }
+    void expires_after(std::chrono::steady_clock::duration d) { lowest().expires_after(d); }
+    void close() { lowest().close(); }
+    bool is_tls() const { return tls_.has_value(); }
+    beast::ssl_stream<beast::tcp_stream>& tls() { return *tls_; }
+
+    template <class Buffers, class Token>
+    auto async_read_some(const Buffers& b, Token&& token) {
+        if (tls_) {
+            return tls_->async_read_some(b, std::forward<Token>(token));
+        }
+        return plain_->async_read_some(b, std::forward<Token>(token));
+    }
+
+    template <class Buffers, class Token>
+    auto async_write_some(const Buffers& b, Token&& token) {
+        if (tls_) {
+            return tls_->async_write_some(b, std::forward<Token>(token));
+        }
+        return plain_->async_write_some(b, std::forward<Token>(token));
+    }
+
+private:
+    std::optional<beast::tcp_stream> plain_;
+    std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
+};
+
 struct Connection {
-    explicit Connection(tcp::socket s) : stream(std::move(s)) {}
-    beast::tcp_stream stream;
+    Connection(tcp::socket s, ssl::context* tls) : stream(std::move(s), tls) {}
+    FlexStream stream;
     bool busy = false;  // a request is being handled; touched only on the connection's strand
 };
 
@@ -234,7 +281,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     Auth& auth;
     Metrics& metrics;
     std::shared_ptr<spdlog::logger> log;
-    tcp::acceptor acceptor;  // used on its own strand once start() returned
+    tcp::acceptor acceptor;           // used on its own strand once start() returned
+    std::optional<ssl::context> tls;  // set in start() when the listener speaks HTTPS
 
     std::atomic<bool> stopping{false};
     std::mutex mu;
@@ -250,6 +298,27 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 };
 
 std::uint16_t HttpServer::Impl::start() {
+    if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+        throw std::runtime_error("a TLS certificate and its key go together");
+    }
+    if (!options.tls_cert_file.empty()) {
+        tls.emplace(ssl::context::tls_server);
+        tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                         ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                         ssl::context::no_tlsv1_1);
+        error_code tls_ec;
+        tls->use_certificate_chain_file(options.tls_cert_file, tls_ec);
+        if (tls_ec) {
+            throw std::runtime_error("cannot read the TLS certificate " + options.tls_cert_file +
+                                     ": " + tls_ec.message());
+        }
+        tls->use_private_key_file(options.tls_key_file, ssl::context::pem, tls_ec);
+        if (tls_ec) {
+            throw std::runtime_error("cannot read the TLS key " + options.tls_key_file + ": " +
+                                     tls_ec.message());
+        }
+    }
+
     error_code ec;
     auto address = asio::ip::make_address(options.host, ec);
     tcp::endpoint endpoint(address, options.port);
@@ -276,8 +345,8 @@ std::uint16_t HttpServer::Impl::start() {
         started = true;
     }
     spawn(acceptor.get_executor(), accept_loop());
-    log->info("http listener started listener={} address={}:{}", listener_label(options.listener),
-              options.host, port);
+    log->info("http listener started listener={} address={}:{} tls={}",
+              listener_label(options.listener), options.host, port, tls.has_value());
     return port;
 }
 
@@ -361,7 +430,7 @@ asio::awaitable<void> HttpServer::Impl::accept_loop() {
         // TODO: there is no cap on open connections, per peer or in all; a peer that opens
         // thousands of idle connections holds a file descriptor for each until the request
         // timeout closes it, and may exhaust the process's descriptors meanwhile.
-        auto c = std::make_shared<Connection>(std::move(socket));
+        auto c = std::make_shared<Connection>(std::move(socket), tls ? &*tls : nullptr);
         std::uint64_t id = 0;
         {
             std::lock_guard lock(mu);
@@ -382,7 +451,21 @@ asio::awaitable<void> HttpServer::Impl::session(std::shared_ptr<Connection> c, s
         ec ? "unknown" : peer.address().to_string() + ":" + std::to_string(peer.port());
     beast::flat_buffer buffer;
 
-    for (;;) {
+    bool ready = true;
+    if (c->stream.is_tls()) {
+        c->stream.expires_after(options.request_timeout);
+        auto [hs] = co_await c->stream.tls().async_handshake(ssl::stream_base::server, kAwait);
+        if (hs) {
+            std::size_t suppressed = 0;
+            if (peer_log.allow(suppressed)) {
+                log->warn("tls handshake failed remote={} error={} suppressed={}", remote,
+                          hs.message(), suppressed);
+            }
+            ready = false;
+        }
+    }
+
+    while (ready) {
         http::request_parser<http::empty_body> head;
         if (!co_await read_head(*c, buffer, head, remote)) {
             break;
@@ -392,6 +475,7 @@ asio::awaitable<void> HttpServer::Impl::session(std::shared_ptr<Connection> c, s
         auto request = to_request(head.get().base(), {}, remote);
         std::optional<RouteMatch> match;
         if (request) {
+            request->secure = c->stream.is_tls();
             match = routes.match(options.listener, request->method, request->path);
         }
         bool keep_going = false;
@@ -524,6 +608,7 @@ asio::awaitable<bool> HttpServer::Impl::serve_plain(Connection& c, beast::flat_b
     auto request = to_request(req.base(), std::move(req.body()), remote);
     c.busy = true;
     if (request) {
+        request->secure = c.stream.is_tls();
         outcome = co_await handle(std::move(*request));
     } else {
         outcome.response = HttpResponse::error(request.error());
@@ -654,9 +739,11 @@ struct StreamExchange final : BodyReader, ResponseStream {
             c.stream.expires_after(request_timeout);
             std::tie(ec, std::ignore) = co_await http::async_write(c.stream, go_on, kAwait);
         }
-        if (!ec) {
-            parser.get().body().data = out;
-            parser.get().body().size = max;
+        // Fill the caller's buffer (or reach the end of the body) before handing it back: each
+        // hand-back is a round trip between threads, so few large pieces beat many small ones.
+        parser.get().body().data = out;
+        parser.get().body().size = max;
+        while (!ec && parser.get().body().size > 0 && !parser.is_done()) {
             c.stream.expires_after(request_timeout);
             std::tie(ec, std::ignore) = co_await http::async_read(c.stream, buffer, parser, kAwait);
             if (ec == http::error::need_buffer) {

@@ -44,6 +44,9 @@ struct HttpServerOptions {
     //! How long a connection may take to send a whole request, idle time included, and how
     //! long writing an answer may take; beyond it the connection is closed.
     std::chrono::seconds request_timeout{30};
+    //! Both set: the listener speaks HTTPS only (TLS 1.2 and later) with this PEM chain and key.
+    std::string tls_cert_file;
+    std::string tls_key_file;
 };
 
 class HttpServer {
@@ -53,7 +56,8 @@ public:
                std::shared_ptr<spdlog::logger> log);
     ~HttpServer();
 
-    //! Throws std::system_error when the address cannot be bound (a start-up error).
+    //! Throws std::system_error when the address cannot be bound and std::runtime_error when
+    //! the TLS certificate or key cannot be read (start-up errors).
     std::uint16_t start();
     void stop();
 

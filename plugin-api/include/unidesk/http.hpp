@@ -33,6 +33,7 @@ struct HttpRequest {
     std::map<std::string, std::string> params;   // from the route pattern, e.g. {id}
     std::string body;
     std::string remote;                  // peer address
+    bool secure = false;                 // arrived over TLS
     std::optional<Principal> principal;  // set when the request carried a credential
 
     const std::string* header(const std::string& lower_name) const {

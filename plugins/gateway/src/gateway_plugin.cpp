@@ -284,7 +284,8 @@ private:
         log_->info("signed in user={} remote={}", opened->principal.name, host);
         auto res = HttpResponse::json(
             {{"user", user_json(opened->principal)}, {"csrf_token", opened->csrf_token}});
-        res.headers.emplace_back("Set-Cookie", cookie(opened->token, opened->lifetime.count()));
+        res.headers.emplace_back("Set-Cookie",
+                                 cookie(opened->token, opened->lifetime.count(), req.secure));
         res.headers.emplace_back("Cache-Control", "no-store");
         return res;
     }
@@ -322,14 +323,15 @@ private:
         HttpResponse res;
         res.status = 204;
         res.content_type = "text/plain";
-        res.headers.emplace_back("Set-Cookie", cookie("", 0));
+        res.headers.emplace_back("Set-Cookie", cookie("", 0, req.secure));
         return res;
     }
 
-    std::string cookie(const std::string& value, long max_age) const {
+    // Secure whenever the request came over HTTPS, or the config says a proxy in front does.
+    std::string cookie(const std::string& value, long max_age, bool over_tls) const {
         return std::string(kCookie) + "=" + value +
                "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" + std::to_string(max_age) +
-               (secure_ ? "; Secure" : "");
+               (secure_ || over_tls ? "; Secure" : "");
     }
 
     // A /v1/ path no route serves: say so, and name the plugin when one that would serve it

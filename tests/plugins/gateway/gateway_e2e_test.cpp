@@ -31,8 +31,8 @@ struct Server {
     KernelUnderTest k;
     std::filesystem::path config;
 
-    explicit Server(const std::string& plugins = "\"gateway\", \"scheduler\"",
-                    int max_failures = 5) {
+    explicit Server(const std::string& plugins = "\"gateway\", \"scheduler\"", int max_failures = 5,
+                    const std::string& listener_extra = "") {
         std::filesystem::create_directories(web.path() / "assets");
         std::ofstream(web.path() / "index.html") << "<!doctype html><title>UniDesk</title>";
         std::ofstream(web.path() / "assets" / "app-1a2b3c.js") << "console.log('ui')";
@@ -42,6 +42,13 @@ struct Server {
             "]\n[plugin.gateway]\nweb_dir = \"" + web.path().string() +
             "\"\nsignin_max_failures = " + std::to_string(max_failures) + "\nlive_poll_ms = 50\n";
         config = k.write_config(db.url(), extra);
+        if (!listener_extra.empty()) {
+            // Keys of [listeners] must sit in that table, which write_config opens first.
+            std::ifstream in(config);
+            std::string text((std::istreambuf_iterator<char>(in)), {});
+            text.insert(text.find("[database]"), listener_extra);
+            std::ofstream(config) << text;
+        }
         k.start(config);
         REQUIRE(wait_until([&] { return k.health_is("ok") || k.health_is("degraded"); }, 30s));
         (void)k.admin_token();  // waits for the credentials file
@@ -269,4 +276,36 @@ TEST_CASE("live events stream to a signed-in browser, and a stale resume is told
     RawStream stale(s.k.public_port,
                     "GET /v1/live?after=0 HTTP/1.1\r\nHost: x\r\nCookie: " + cookie + "\r\n\r\n");
     REQUIRE(stale.wait_for("event: resync"));
+}
+
+TEST_CASE("the public listener speaks HTTPS from config and then marks the cookie Secure",
+          "[gateway][e2e][tls]") {
+    TempDir certs;
+    const auto cert = (certs.path() / "cert.pem").string();
+    const auto key = (certs.path() / "key.pem").string();
+    const auto make =
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+        "-addext subjectAltName=IP:127.0.0.1 -keyout " +
+        key + " -out " + cert + " >/dev/null 2>&1";
+    REQUIRE(std::system(make.c_str()) == 0);
+    Server s("\"gateway\"", 5,
+             "public_tls_cert_file = \"" + cert + "\"\npublic_tls_key_file = \"" + key + "\"\n");
+
+    const auto out = (certs.path() / "out.txt").string();
+    const auto url = "https://127.0.0.1:" + std::to_string(s.k.public_port) + "/v1/session";
+    const auto body = json{{"user", s.admin_user()}, {"password", s.admin_password()}}.dump();
+    const auto curl = "curl -s -D - --cacert " + cert + " -H 'Content-Type: application/json' " +
+                      "--data-binary '" + body + "' " + url + " > " + out;
+    REQUIRE(std::system(curl.c_str()) == 0);
+    std::ifstream in(out);
+    std::string answer((std::istreambuf_iterator<char>(in)), {});
+    REQUIRE(answer.rfind("HTTP/1.1 200", 0) == 0);
+    REQUIRE(answer.find("; Secure") != std::string::npos);
+
+    // Plain HTTP to the HTTPS port gets nowhere, and a client that does not trust the
+    // certificate is refused by its own check.
+    REQUIRE_THROWS(s.k.public_client().get("/health"));
+    const auto untrusted =
+        "curl -s -o /dev/null https://127.0.0.1:" + std::to_string(s.k.public_port) + "/health";
+    REQUIRE(std::system(untrusted.c_str()) != 0);
 }
