@@ -1,0 +1,169 @@
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
+import { api, errorText } from '../api/client';
+import type { LogEntry, LogPage } from '../api/types';
+import { formatTime } from '../time';
+
+// The log is read from its REST endpoint, which is where it is kept: each call asks for the
+// entries after the last one seen and waits up to `waitS` for new ones, until the task ends.
+const waitS = 20;
+const maxEntries = 20_000;
+
+interface LogState {
+  entries: LogEntry[];
+  dropped: number;
+  ended: boolean;
+  error: string | null;
+}
+
+function useTaskLog(taskId: string, generation: number): LogState {
+  const [state, setState] = useState<LogState>({
+    entries: [],
+    dropped: 0,
+    ended: false,
+    error: null,
+  });
+  const nextRef = useRef(0);
+
+  useEffect(() => {
+    const controller = new AbortController();
+    let stopped = false;
+
+    async function follow() {
+      let failures = 0;
+      while (!stopped) {
+        const started = Date.now();
+        try {
+          const page = await api<LogPage>(
+            `/v1/tasks/${encodeURIComponent(taskId)}/log?after=${nextRef.current}&wait_s=${waitS}`,
+            { signal: controller.signal },
+          );
+          failures = 0;
+          nextRef.current = page.next;
+          setState((s) => {
+            const all = page.entries.length > 0 ? [...s.entries, ...page.entries] : s.entries;
+            const drop = Math.max(0, all.length - maxEntries);
+            return {
+              entries: drop > 0 ? all.slice(drop) : all,
+              dropped: s.dropped + drop,
+              ended: page.ended,
+              error: null,
+            };
+          });
+          if (page.ended) {
+            return;
+          }
+          // A server that answers at once with nothing new is not asked again right away.
+          if (page.entries.length === 0 && Date.now() - started < 500) {
+            await sleep(1000, controller.signal);
+          }
+        } catch (e) {
+          if (stopped) {
+            return;
+          }
+          failures += 1;
+          setState((s) => ({ ...s, error: errorText(e) }));
+          await sleep(Math.min(15_000, 1000 * 2 ** failures), controller.signal);
+        }
+      }
+    }
+
+    void follow();
+    return () => {
+      stopped = true;
+      controller.abort();
+    };
+  }, [taskId, generation]);
+
+  return state;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+export function TaskLog({ taskId, generation }: { taskId: string; generation: number }) {
+  const log = useTaskLog(taskId, generation);
+  const [follow, setFollow] = useState(true);
+  const [search, setSearch] = useState('');
+  const box = useRef<HTMLDivElement>(null);
+
+  const needle = search.trim().toLowerCase();
+  const shown = useMemo(
+    () => (needle ? log.entries.filter((e) => e.data.toLowerCase().includes(needle)) : log.entries),
+    [log.entries, needle],
+  );
+
+  useLayoutEffect(() => {
+    if (follow && box.current) {
+      box.current.scrollTop = box.current.scrollHeight;
+    }
+  }, [shown, follow]);
+
+  function onScroll() {
+    const el = box.current;
+    if (!el) {
+      return;
+    }
+    const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 24;
+    if (follow !== atBottom) {
+      setFollow(atBottom);
+    }
+  }
+
+  return (
+    <div className="log">
+      <div className="log-bar">
+        <input
+          type="search"
+          placeholder="Search the log"
+          aria-label="Search the log"
+          value={search}
+          onChange={(e) => setSearch(e.target.value)}
+        />
+        {needle && (
+          <span className="muted small" data-testid="log-matches">
+            {shown.length} of {log.entries.length} entries match
+          </span>
+        )}
+        <label className="check">
+          <input type="checkbox" checked={follow} onChange={(e) => setFollow(e.target.checked)} />
+          Follow
+        </label>
+        <span className={`log-status ${log.ended ? 'muted' : 'live-dot'}`} data-testid="log-status">
+          {log.ended ? 'complete' : 'live'}
+        </span>
+      </div>
+      {log.error && (
+        <div className="log-error" role="alert">
+          The log cannot be read: {log.error}. Trying again…
+        </div>
+      )}
+      <div className="log-box" ref={box} onScroll={onScroll} data-testid="log-box">
+        {log.dropped > 0 && (
+          <div className="log-note">{log.dropped} earlier entries are not shown.</div>
+        )}
+        {shown.length === 0 && (
+          <div className="log-note">
+            {needle
+              ? 'No entry matches.'
+              : log.ended
+                ? 'The task wrote no output.'
+                : 'Waiting for output…'}
+          </div>
+        )}
+        {shown.map((e) => (
+          <div key={e.id} className={`log-line log-${e.stream}`}>
+            <span className="log-time">{formatTime(e.at)}</span>
+            <span className="log-text">{e.data}</span>
+          </div>
+        ))}
+      </div>
+    </div>
+  );
+}
