@@ -106,8 +106,11 @@ export interface TaskSpec {
   retry?: RetryPolicy;
 }
 
+/** Task ids are numbers today; the UI treats them as opaque. */
+export type TaskId = number | string;
+
 export interface Task extends TaskSpec {
-  id: string;
+  id: TaskId;
   state: TaskState;
   attempt_id: string | null;
   attempts: number;

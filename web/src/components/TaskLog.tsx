@@ -1,15 +1,17 @@
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { api, errorText } from '../api/client';
-import type { LogEntry, LogPage } from '../api/types';
+import type { LogPage } from '../api/types';
+import { appendEntries, noLines } from '../logLines';
+import type { LineBuilder } from '../logLines';
 import { formatTime } from '../time';
 
 // The log is read from its REST endpoint, which is where it is kept: each call asks for the
 // entries after the last one seen and waits up to `waitS` for new ones, until the task ends.
 const waitS = 20;
-const maxEntries = 20_000;
+const maxLines = 20_000;
 
 interface LogState {
-  entries: LogEntry[];
+  built: LineBuilder;
   dropped: number;
   ended: boolean;
   error: string | null;
@@ -17,7 +19,7 @@ interface LogState {
 
 function useTaskLog(taskId: string, generation: number): LogState {
   const [state, setState] = useState<LogState>({
-    entries: [],
+    built: noLines,
     dropped: 0,
     ended: false,
     error: null,
@@ -40,10 +42,10 @@ function useTaskLog(taskId: string, generation: number): LogState {
           failures = 0;
           nextRef.current = page.next;
           setState((s) => {
-            const all = page.entries.length > 0 ? [...s.entries, ...page.entries] : s.entries;
-            const drop = Math.max(0, all.length - maxEntries);
+            const built = appendEntries(s.built, page.entries);
+            const drop = Math.max(0, built.lines.length - maxLines);
             return {
-              entries: drop > 0 ? all.slice(drop) : all,
+              built: drop > 0 ? { ...built, lines: built.lines.slice(drop) } : built,
               dropped: s.dropped + drop,
               ended: page.ended,
               error: null,
@@ -94,9 +96,10 @@ export function TaskLog({ taskId, generation }: { taskId: string; generation: nu
   const box = useRef<HTMLDivElement>(null);
 
   const needle = search.trim().toLowerCase();
+  const lines = log.built.lines;
   const shown = useMemo(
-    () => (needle ? log.entries.filter((e) => e.data.toLowerCase().includes(needle)) : log.entries),
-    [log.entries, needle],
+    () => (needle ? lines.filter((l) => l.text.toLowerCase().includes(needle)) : lines),
+    [lines, needle],
   );
 
   useLayoutEffect(() => {
@@ -128,7 +131,7 @@ export function TaskLog({ taskId, generation }: { taskId: string; generation: nu
         />
         {needle && (
           <span className="muted small" data-testid="log-matches">
-            {shown.length} of {log.entries.length} entries match
+            {shown.length} of {lines.length} lines match
           </span>
         )}
         <label className="check">
@@ -146,7 +149,7 @@ export function TaskLog({ taskId, generation }: { taskId: string; generation: nu
       )}
       <div className="log-box" ref={box} onScroll={onScroll} data-testid="log-box">
         {log.dropped > 0 && (
-          <div className="log-note">{log.dropped} earlier entries are not shown.</div>
+          <div className="log-note">{log.dropped} earlier lines are not shown.</div>
         )}
         {shown.length === 0 && (
           <div className="log-note">
@@ -157,10 +160,10 @@ export function TaskLog({ taskId, generation }: { taskId: string; generation: nu
                 : 'Waiting for output…'}
           </div>
         )}
-        {shown.map((e) => (
-          <div key={e.id} className={`log-line log-${e.stream}`}>
-            <span className="log-time">{formatTime(e.at)}</span>
-            <span className="log-text">{e.data}</span>
+        {shown.map((l) => (
+          <div key={l.key} className={`log-line log-${l.stream}`}>
+            <span className="log-time">{formatTime(l.at)}</span>
+            <span className="log-text">{l.text}</span>
           </div>
         ))}
       </div>

@@ -1,22 +1,26 @@
 import { Link } from 'react-router';
-import type { Task } from '../api/types';
+import type { Task, TaskId } from '../api/types';
 import { formatCommand } from '../format';
 import { TaskStateBadge } from './StateBadge';
 import { Elapsed, When } from './Time';
 import { Empty } from './Status';
 
-export function shortId(id: string): string {
-  return id.length > 12 ? id.slice(0, 8) : id;
+export function shortId(id: TaskId): string {
+  const s = String(id);
+  return s.length > 12 ? s.slice(0, 8) : s;
 }
 
 export function TaskTable({
   tasks,
   empty = 'No tasks.',
   showReason = false,
+  compact = false,
 }: {
   tasks: Task[];
   empty?: string;
   showReason?: boolean;
+  /** Fewer columns, for a narrow card. */
+  compact?: boolean;
 }) {
   if (tasks.length === 0) {
     return <Empty>{empty}</Empty>;
@@ -29,9 +33,9 @@ export function TaskTable({
             <th>Task</th>
             <th>State</th>
             <th>Command</th>
-            <th>Project</th>
+            {!compact && <th>Project</th>}
             <th>Node</th>
-            <th>Submitted</th>
+            {!compact && <th>Submitted</th>}
             <th>Run time</th>
             {showReason && <th>Why</th>}
           </tr>
@@ -40,7 +44,7 @@ export function TaskTable({
           {tasks.map((t) => (
             <tr key={t.id} data-task-id={t.id}>
               <td className="mono">
-                <Link to={`/tasks/${encodeURIComponent(t.id)}`}>{shortId(t.id)}</Link>
+                <Link to={`/tasks/${encodeURIComponent(String(t.id))}`}>{shortId(t.id)}</Link>
               </td>
               <td>
                 <TaskStateBadge state={t.state} />
@@ -48,13 +52,15 @@ export function TaskTable({
               <td className="mono truncate" title={formatCommand(t.command)}>
                 {formatCommand(t.command)}
               </td>
-              <td>{t.project ?? 'default'}</td>
+              {!compact && <td>{t.project ?? 'default'}</td>}
               <td>
                 {t.node ? <Link to={`/nodes/${encodeURIComponent(t.node)}`}>{t.node}</Link> : '—'}
               </td>
-              <td>
-                <When at={t.created_at} short />
-              </td>
+              {!compact && (
+                <td>
+                  <When at={t.created_at} short />
+                </td>
+              )}
               <td>{t.started_at ? <Elapsed from={t.started_at} to={t.ended_at} /> : '—'}</td>
               {showReason && (
                 <td className="truncate muted" title={reasonOf(t)}>

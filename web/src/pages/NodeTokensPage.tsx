@@ -103,7 +103,11 @@ export function NodeTokensPage() {
                 </thead>
                 <tbody>
                   {list.map((t) => (
-                    <tr key={t.id} className={t.revoked_at ? 'row-dim' : undefined}>
+                    <tr
+                      key={t.id}
+                      data-node={t.node_name}
+                      className={t.revoked_at ? 'row-dim' : undefined}
+                    >
                       <td>{t.node_name}</td>
                       <td>
                         <When at={t.created_at} />

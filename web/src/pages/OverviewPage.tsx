@@ -141,7 +141,7 @@ export function OverviewPage() {
               <TaskTable
                 tasks={page.tasks.slice(0, 10)}
                 empty="Nothing is running or waiting."
-                showReason
+                compact
               />
             )}
           </QueryView>

@@ -168,7 +168,7 @@ function SubmitForm({ initial, notice }: { initial: Form; notice?: string }) {
       api<{ task: Task }>('/v1/tasks', { method: 'POST', body: spec }),
     onSuccess: (answer) => {
       void queryClient.invalidateQueries({ queryKey: ['tasks'] });
-      void navigate(`/tasks/${encodeURIComponent(answer.task.id)}`);
+      void navigate(`/tasks/${encodeURIComponent(String(answer.task.id))}`);
     },
   });
 

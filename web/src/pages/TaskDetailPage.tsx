@@ -39,7 +39,7 @@ export function TaskDetailPage() {
             </div>
             <section className="card">
               <h2>Log</h2>
-              <TaskLog key={t.id} taskId={t.id} generation={t.attempts} />
+              <TaskLog key={t.id} taskId={String(t.id)} generation={t.attempts} />
             </section>
             <Attempts attempts={attempts} />
             <RawJson value={{ task: t, attempts }} />
@@ -58,12 +58,14 @@ function Actions({ task }: { task: Task }) {
 
   const act = useMutation({
     mutationFn: (action: 'cancel' | 'retry') =>
-      api<{ task: Task }>(`/v1/tasks/${encodeURIComponent(task.id)}/${action}`, { method: 'POST' }),
+      api<{ task: Task }>(`/v1/tasks/${encodeURIComponent(String(task.id))}/${action}`, {
+        method: 'POST',
+      }),
     onSettled: () => queryClient.invalidateQueries({ queryKey: ['tasks'] }),
     onSuccess: (answer) => {
       setConfirming(false);
-      if (answer?.task?.id && answer.task.id !== task.id) {
-        void navigate(`/tasks/${encodeURIComponent(answer.task.id)}`);
+      if (answer?.task?.id && String(answer.task.id) !== String(task.id)) {
+        void navigate(`/tasks/${encodeURIComponent(String(answer.task.id))}`);
       }
     },
   });
@@ -112,7 +114,7 @@ function Actions({ task }: { task: Task }) {
           {act.isPending ? 'Retrying…' : 'Retry'}
         </button>
       )}
-      <Link to={`/tasks/new?from=${encodeURIComponent(task.id)}`} className="button">
+      <Link to={`/tasks/new?from=${encodeURIComponent(String(task.id))}`} className="button">
         Submit a copy
       </Link>
       {act.isError && (
