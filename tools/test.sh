@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing, builds with warnings as errors, checks the
-# formatting, starts a throwaway PostgreSQL cluster for the run, and runs CTest.
+# formatting, starts a throwaway PostgreSQL cluster for the run, and runs CTest; then lints,
+# unit-tests and builds the web UI. Arguments go to CTest and skip the fuzzing and the web UI.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -30,5 +31,13 @@ if [ "$#" -eq 0 ]; then
     grep -E '^Done [0-9]+ runs' "$run_dir/fuzz.log" || true
 fi
 
-cd build
-ctest --output-on-failure --timeout 300 -j2 "$@"
+(cd build && ctest --output-on-failure --timeout 300 -j2 "$@")
+
+# The web UI: ESLint and Prettier (including the rule that keeps date formatting in
+# src/time.ts), the Vitest suite under three time zones, and the production build.
+if [ "$#" -eq 0 ]; then
+    cd "$top/web"
+    npm run --silent lint
+    npm test --silent
+    npm run --silent build
+fi
