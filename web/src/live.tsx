@@ -148,11 +148,24 @@ export function LiveProvider({ children }: { children: ReactNode }) {
 
       es.addEventListener('resync', () => {
         // We missed events: the server will not replay them, so read everything again.
+        setStatus('open', null);
         rereadAll();
       });
 
+      es.addEventListener('unavailable', (message: MessageEvent<string>) => {
+        // The server cannot read its event bus for now; it sends `resync` when it can again.
+        let reason = 'the server cannot read its event bus';
+        try {
+          const body = JSON.parse(message.data) as { reason?: string } | string;
+          reason = typeof body === 'string' ? body : (body.reason ?? reason);
+        } catch {
+          reason = message.data || reason;
+        }
+        setStatus('down', reason);
+      });
+
       es.onerror = () => {
-        setStatus('down', 'the live connection to the server is down');
+        setStatus('down', null);
         if (es.readyState === EventSource.CLOSED) {
           // The browser gave up (an error status or a wrong answer): try again ourselves.
           es.close();

@@ -34,8 +34,9 @@ export function Banners() {
     <div className="banners">
       {liveDown && (
         <div className="banner banner-warn" role="alert" data-testid="banner-live">
-          <strong>Live updates are disconnected.</strong> Reconnecting; meanwhile every page is
-          re-read from the server every 10 s.
+          <strong>Live updates are disconnected</strong>
+          {live.reason ? ` (${live.reason})` : ''}. Reconnecting; meanwhile every page is re-read
+          from the server every 10 s.
         </div>
       )}
       {health.isError && (
