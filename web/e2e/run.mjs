@@ -93,9 +93,18 @@ function check(condition, message) {
   }
 }
 
+// The whole page in one picture: the window is made as tall as the page (up to a limit), so the
+// sticky sidebar stays where a person sees it.
 async function screenshot(page, name) {
   mkdirSync(shots, { recursive: true });
-  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+  const size = page.viewportSize();
+  const height = await page.evaluate(() => document.documentElement.scrollHeight);
+  await page.setViewportSize({
+    width: size.width,
+    height: Math.min(Math.max(height, size.height), 2400),
+  });
+  await page.screenshot({ path: join(shots, `${name}.png`) });
+  await page.setViewportSize(size);
 }
 
 async function inPage(page, path, init = {}) {
@@ -273,7 +282,7 @@ async function run(page, context, browser, sources) {
     const firstPhase = answer.body.attempts[0].phases[0].at;
     const timeline = await page.textContent('[data-testid=timeline]');
     check(timeline.includes(beijing(firstPhase)), `timeline lacks ${beijing(firstPhase)}`);
-    const body = await page.textContent('main');
+    const body = await page.innerText('main');
     check(
       !/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(body),
       'a raw UTC timestamp is shown outside the raw view',
@@ -311,6 +320,21 @@ async function run(page, context, browser, sources) {
     await page.goto(`${base}/tasks/new?from=${encodeURIComponent(taskId)}`);
     await page.waitForSelector('input[name=code_repo_url]');
     await screenshot(page, 'submit');
+  });
+
+  await step('storage is listed, or shown unavailable with the server reason', async () => {
+    await page.goto(`${base}/storage`);
+    const panel = await page.waitForSelector(
+      '.state-unavailable, .state-error, .state-empty, table',
+    );
+    check(!(await panel.evaluate((el) => el.matches('.state-error'))), await panel.textContent());
+    if (!(await panel.evaluate((el) => el.matches('.state-unavailable')))) {
+      return undefined;
+    }
+    const text = await panel.textContent();
+    check((await panel.getAttribute('data-code')) === 'plugin_unavailable', `shows ${text}`);
+    check(/storage/i.test(text), `the reason does not name storage: ${text}`);
+    return undefined;
   });
 
   await step('a node that goes away is shown offline', async () => nodeGoesOffline(page));

@@ -11,7 +11,7 @@ import { TaskLog } from '../components/TaskLog';
 import { reasonOf } from '../components/TaskTable';
 import { Timeline } from '../components/Timeline';
 import { Elapsed, When } from '../components/Time';
-import { formatBytes, formatCommand, formatCores } from '../format';
+import { formatBytes, formatCommand, formatCores, plural } from '../format';
 import { hasRole, useUser } from '../session';
 
 export function TaskDetailPage() {
@@ -207,7 +207,7 @@ function Coordinates({ task: t }: { task: Task }) {
         <dd>{t.time_limit_s ? `${t.time_limit_s} s` : 'none'}</dd>
         <dt>Retries</dt>
         <dd>
-          up to {t.retry?.max_attempts ?? 3} attempts
+          up to {plural(t.retry?.max_attempts ?? 3, 'attempt')}
           {t.retry?.on_exit_nonzero ? ', also on a non-zero exit' : ''}
         </dd>
       </dl>
