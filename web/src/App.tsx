@@ -52,7 +52,8 @@ export function App() {
           <Route path="tasks/new" element={<SubmitPage />} />
           <Route path="tasks/:id" element={<TaskDetailPage />} />
           <Route path="storage" element={<StoragePage />} />
-          <Route path="health" element={<HealthPage />} />
+          {/* Not /health: that path is the server's own health answer. */}
+          <Route path="status" element={<HealthPage />} />
           <Route path="admin/users" element={<UsersPage />} />
           <Route path="admin/tokens" element={<ApiTokensPage />} />
           <Route path="admin/node-tokens" element={<NodeTokensPage />} />

@@ -10,9 +10,10 @@ import './styles.css';
 const queryClient = new QueryClient({
   defaultOptions: {
     queries: {
-      // A refused or missing thing will not change by asking again; a server error might.
+      // Ask again only when the answer did not come through (no connection, a proxy's 502 or
+      // 504); a refusal or a part reported unavailable is shown at once, as the server said it.
       retry: (count, error) =>
-        count < 2 && !(error instanceof ApiError && error.status >= 400 && error.status < 500),
+        count < 2 && error instanceof ApiError && [0, 502, 504].includes(error.status),
       retryDelay: 1000,
       staleTime: 5_000,
       refetchOnWindowFocus: true,

@@ -39,7 +39,7 @@ export function Layout() {
           </Item>
           {hasRole(user, 'member') && <Item to="/tasks/new">Submit a task</Item>}
           <Item to="/storage">Storage</Item>
-          <Item to="/health">Health</Item>
+          <Item to="/status">Health</Item>
           <div className="nav-heading">Access</div>
           <Item to="/admin/tokens">API tokens</Item>
           {admin && <Item to="/admin/users">Users</Item>}

@@ -49,7 +49,7 @@ export function OverviewPage() {
       <header className="page-head">
         <h1>Overview</h1>
         {health.data && !health.isError && (
-          <Link to="/health" className="head-aside">
+          <Link to="/status" className="head-aside">
             Server <HealthBadge status={health.data.status} />
           </Link>
         )}
