@@ -297,9 +297,20 @@ async function run(page, context, browser, sources) {
   });
 
   await step('cancels a running task', async () => {
-    await submitThroughForm(page, sources, "sh -c 'echo started; sleep 600'");
+    const id = await submitThroughForm(page, sources, "sh -c 'echo started; sleep 600'");
     await headState(page, 'running', taskTimeoutMs);
     await page.waitForSelector('[data-testid=log-box]:has-text("started")', { timeout: 30_000 });
+    // The overview and the list while it runs, for the screenshots.
+    await page.goto(base);
+    await page.waitForFunction(
+      () =>
+        Number(document.querySelector('[data-testid=stat-running] .stat-value')?.textContent) >= 1,
+    );
+    await screenshot(page, 'overview');
+    await page.goto(`${base}/tasks`);
+    await page.waitForSelector(`tr[data-task-id="${id}"] [data-state=running]`);
+    await screenshot(page, 'tasks');
+    await page.goto(`${base}/tasks/${encodeURIComponent(id)}`);
     await page.click('button:has-text("Cancel task")');
     await page.click('button:has-text("Yes, cancel it")');
     await headState(page, 'cancelled', 60_000);
@@ -309,11 +320,6 @@ async function run(page, context, browser, sources) {
     await page.goto(`${base}/tasks?project=e2e`);
     await page.waitForSelector(`tr[data-task-id="${taskId}"] [data-state=succeeded]`);
     await page.waitForSelector('tr[data-task-id] [data-state=cancelled]');
-    await screenshot(page, 'tasks');
-    await page.goto(base);
-    await page.waitForSelector('[data-testid=stat-online] .stat-value');
-    await page.waitForTimeout(1000);
-    await screenshot(page, 'overview');
   });
 
   await step('the submit form', async () => {

@@ -53,7 +53,7 @@ export function TaskTable({
                 {formatCommand(t.command)}
               </td>
               {!compact && <td>{t.project ?? 'default'}</td>}
-              <td>
+              <td className="nowrap">
                 {t.node ? <Link to={`/nodes/${encodeURIComponent(t.node)}`}>{t.node}</Link> : '—'}
               </td>
               {!compact && (
@@ -61,7 +61,9 @@ export function TaskTable({
                   <When at={t.created_at} short />
                 </td>
               )}
-              <td>{t.started_at ? <Elapsed from={t.started_at} to={t.ended_at} /> : '—'}</td>
+              <td className="nowrap">
+                {t.started_at ? <Elapsed from={t.started_at} to={t.ended_at} /> : '—'}
+              </td>
               {showReason && (
                 <td className="truncate muted" title={reasonOf(t)}>
                   {reasonOf(t)}
