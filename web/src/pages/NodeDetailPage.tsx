@@ -7,6 +7,8 @@ import { TaskTable } from '../components/TaskTable';
 import { Ago, When } from '../components/Time';
 import { formatBytes } from '../format';
 
+// TODO: a node's earlier state changes (its node.* events) are not shown, because no REST route
+// reads events yet; people see only the latest connection times (docs/limitations.md).
 export function NodeDetailPage() {
   const { name = '' } = useParams();
   const node = useNode(name);

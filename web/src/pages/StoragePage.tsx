@@ -10,6 +10,8 @@ import { formatBytes } from '../format';
 // The storage browser reads GET /v1/storage/objects?prefix=P&after=K (a page of objects in key
 // order and the `next` key). It is there only while a storage plugin answers; otherwise the
 // server's answer (503 naming the plugin, or 404 for a server without the route) is shown.
+// TODO: it only lists; downloads, uploads and deletes go through the CLI for now
+// (docs/limitations.md).
 
 interface StorageObject {
   key: string;
