@@ -343,6 +343,53 @@ async function run(page, context, browser, sources) {
     return undefined;
   });
 
+  await step('issues an API token, shown once, and revokes it', async () => {
+    const name = `e2e-${Date.now().toString(36)}`;
+    await page.goto(`${base}/admin/tokens`);
+    await page.fill('input[name=name]', name);
+    await page.click('button:has-text("Issue")');
+    const secret = (await page.textContent('[data-testid=secret]')).trim();
+    check(secret.startsWith('udk_'), `the secret shown is ${secret}`);
+    await page.click('button:has-text("Done")');
+    check(!(await page.$('[data-testid=secret]')), 'the secret is still shown');
+    await page.click(`tr[data-token="${name}"] button:has-text("Revoke")`);
+    await page.waitForSelector(`tr[data-token="${name}"] .badge:has-text("revoked")`);
+  });
+
+  await step(
+    'an administrator adds a member, who signs in, sees no admin pages, signs out',
+    async () => {
+      const name = `e2e-${Date.now().toString(36)}`;
+      const secret = `e2e-password-${Date.now()}`;
+      await page.goto(`${base}/admin/users`);
+      await page.fill('input[name=name]', name);
+      await page.fill('input[name=password]', secret);
+      await page.selectOption('select[name=role]', 'member');
+      await page.click('button:has-text("Add")');
+      await page.waitForSelector(`tr[data-user="${name}"]`);
+
+      const other = await browser.newContext({ timezoneId: browserZone, locale: 'en-US' });
+      const member = await other.newPage();
+      await member.goto(base);
+      await member.fill('input[name=user]', name);
+      await member.fill('input[name=password]', secret);
+      await member.click('button[type=submit]');
+      await member.waitForSelector('h1:has-text("Overview")');
+      check(await member.$('nav >> text=Submit a task'), 'a member cannot find the submit form');
+      check(!(await member.$('nav >> text=Users')), 'a member sees the users page');
+      check(!(await member.$('nav >> text=Node tokens')), 'a member sees the node tokens page');
+      await member.click('button:has-text("Sign out")');
+      await member.waitForSelector('h1:has-text("Sign in")');
+      const after = await inPage(member, '/v1/nodes');
+      check(after.status === 401, `after signing out /v1/nodes answers ${after.status}`);
+      await other.close();
+
+      // Leave the account disabled.
+      await page.click(`tr[data-user="${name}"] button:has-text("Disable")`);
+      await page.waitForSelector(`tr[data-user="${name}"] .badge:has-text("disabled")`);
+    },
+  );
+
   await step('a node that goes away is shown offline', async () => nodeGoesOffline(page));
 
   await step('too many failed sign-ins are refused for a while', async () => {

@@ -61,6 +61,7 @@ export function ApiTokensPage() {
         <label>
           Name
           <input
+            name="name"
             value={name}
             onChange={(e) => setName(e.target.value)}
             placeholder="laptop-cli"
@@ -122,7 +123,7 @@ function TokenTable({
         </thead>
         <tbody>
           {tokens.map((t) => (
-            <tr key={t.id} className={t.revoked_at ? 'row-dim' : undefined}>
+            <tr key={t.id} data-token={t.name} className={t.revoked_at ? 'row-dim' : undefined}>
               <td>{t.name}</td>
               {showOwner && (
                 <td>

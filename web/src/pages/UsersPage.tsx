@@ -62,6 +62,7 @@ export function UsersPage() {
         <label>
           Name
           <input
+            name="name"
             value={name}
             onChange={(e) => setName(e.target.value)}
             pattern="[a-z][a-z0-9_.\-]{0,63}"
@@ -71,6 +72,7 @@ export function UsersPage() {
         <label>
           Password
           <input
+            name="password"
             type="password"
             autoComplete="new-password"
             value={password}
@@ -81,7 +83,7 @@ export function UsersPage() {
         </label>
         <label>
           Role
-          <select value={role} onChange={(e) => setRole(e.target.value as Role)}>
+          <select name="role" value={role} onChange={(e) => setRole(e.target.value as Role)}>
             {roles.map((r) => (
               <option key={r}>{r}</option>
             ))}
@@ -119,7 +121,11 @@ export function UsersPage() {
                 </thead>
                 <tbody>
                   {list.map((u) => (
-                    <tr key={u.id} className={u.disabled ? 'row-dim' : undefined}>
+                    <tr
+                      key={u.id}
+                      data-user={u.name}
+                      className={u.disabled ? 'row-dim' : undefined}
+                    >
                       <td>
                         {u.name}
                         {u.name === me.name && <span className="muted"> (you)</span>}
