@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing, builds with warnings as errors, checks the
 # formatting, starts a throwaway PostgreSQL cluster for the run, and runs CTest; then lints,
-# unit-tests and builds the web UI. Arguments go to CTest and skip the fuzzing and the web UI.
+# unit-tests and builds the web UI and runs it in Chromium. Arguments go to CTest and skip the
+# fuzzing and the web UI.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -34,10 +35,10 @@ fi
 (cd build && ctest --output-on-failure --timeout 300 -j2 "$@")
 
 # The web UI: ESLint and Prettier (including the rule that keeps date formatting in
-# src/time.ts), the Vitest suite under three time zones, and the production build.
+# src/time.ts), the Vitest suite under three time zones, the production build, and the
+# end-to-end run in Chromium against a throwaway whole UniDesk (its screenshots are kept with
+# this run's files only).
 if [ "$#" -eq 0 ]; then
-    cd "$top/web"
-    npm run --silent lint
-    npm test --silent
-    npm run --silent build
+    (cd web && npm run --silent lint && npm test --silent && npm run --silent build)
+    E2E_SCREENSHOTS="$run_dir/screenshots" ./tools/e2e-stack.sh npm --prefix web run --silent e2e
 fi

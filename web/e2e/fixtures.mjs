@@ -111,20 +111,20 @@ async function serveRepos(dir) {
  * `stop()` ends what was started for them.
  */
 export async function taskSources(env = process.env) {
-  if (env.UNIDESK_E2E_CODE_REPO) {
+  if (env.E2E_CODE_REPO) {
     return {
-      codeRepo: env.UNIDESK_E2E_CODE_REPO,
-      codeCommit: env.UNIDESK_E2E_CODE_COMMIT,
-      envRepo: env.UNIDESK_E2E_ENV_REPO,
-      envCommit: env.UNIDESK_E2E_ENV_COMMIT,
-      dockerfile: env.UNIDESK_E2E_DOCKERFILE ?? 'Dockerfile',
+      codeRepo: env.E2E_CODE_REPO,
+      codeCommit: env.E2E_CODE_COMMIT,
+      envRepo: env.E2E_ENV_REPO,
+      envCommit: env.E2E_ENV_COMMIT,
+      dockerfile: env.E2E_DOCKERFILE ?? 'Dockerfile',
       stop: () => {},
     };
   }
   ensureBaseImage();
   const dir = mkdtempSync(join(tmpdir(), 'unidesk-e2e-repos-'));
   const code = commitRepo(join(dir, 'code'), {
-    'hello.sh': 'echo "hello from the e2e task"\nls /workspace\necho "done: $((6 * 7))"\n',
+    README: 'the code of the web UI end-to-end run\n',
   });
   const envRepo = commitRepo(join(dir, 'env'), { Dockerfile: `FROM ${baseImage}\n` });
   const daemon = await serveRepos(dir);
