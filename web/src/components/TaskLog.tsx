@@ -1,4 +1,5 @@
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
+import type { ReactNode } from 'react';
 import { api, errorText } from '../api/client';
 import type { LogPage } from '../api/types';
 import { appendEntries, noLines } from '../logLines';
@@ -91,6 +92,19 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/** The text with each case-insensitive occurrence of `needle` (lower case) marked. */
+function highlight(text: string, needle: string): ReactNode[] {
+  const lower = text.toLowerCase();
+  const parts: ReactNode[] = [];
+  let from = 0;
+  for (let at = lower.indexOf(needle); at >= 0; at = lower.indexOf(needle, from)) {
+    parts.push(text.slice(from, at), <mark key={at}>{text.slice(at, at + needle.length)}</mark>);
+    from = at + needle.length;
+  }
+  parts.push(text.slice(from));
+  return parts;
+}
+
 export function TaskLog({ taskId, generation }: { taskId: string; generation: number }) {
   const log = useTaskLog(taskId, generation);
   const [follow, setFollow] = useState(true);
@@ -165,7 +179,7 @@ export function TaskLog({ taskId, generation }: { taskId: string; generation: nu
         {shown.map((l) => (
           <div key={l.key} className={`log-line log-${l.stream}`}>
             <span className="log-time">{formatTime(l.at)}</span>
-            <span className="log-text">{l.text}</span>
+            <span className="log-text">{needle ? highlight(l.text, needle) : l.text}</span>
           </div>
         ))}
       </div>
