@@ -233,6 +233,16 @@ async function run(page, context, browser, sources) {
     check(!banner, 'the page says live updates are disconnected');
   });
 
+  await step('a banner says so when the live connection cannot be made', async () => {
+    const cut = await context.newPage();
+    await cut.route('**/v1/live*', (route) => route.abort('connectionrefused'));
+    await cut.goto(`${base}/nodes`);
+    await cut.waitForSelector('[data-testid=banner-live]', { timeout: 15_000 });
+    // The page still shows what it reads through REST.
+    await cut.waitForSelector('tr[data-node]');
+    await cut.close();
+  });
+
   const node = await step('sees a node online', async () => {
     await page.goto(`${base}/nodes`);
     const wanted = env.E2E_NODE;
