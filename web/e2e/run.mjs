@@ -303,6 +303,9 @@ async function run(page, context, browser, sources) {
       !/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(body),
       'a raw UTC timestamp is shown outside the raw view',
     );
+    // "Go to" in the log reads its input as Beijing time too.
+    await page.fill('input[type=datetime-local]', beijing(firstPhase).replace(' ', 'T'));
+    check(!(await page.isChecked('.log-bar input[type=checkbox]')), 'the log still follows');
     await page.click('.raw-json summary');
     check(
       (await page.textContent('.raw-json pre')).includes(created),

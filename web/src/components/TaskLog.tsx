@@ -4,7 +4,7 @@ import { api, errorText } from '../api/client';
 import type { LogPage } from '../api/types';
 import { appendEntries, noLines } from '../logLines';
 import type { LineBuilder } from '../logLines';
-import { formatTime } from '../time';
+import { formatTime, fromDateTimeLocal } from '../time';
 
 // The log is read from its REST endpoint, which is where it is kept: each call asks for the
 // entries after the last one seen and waits up to `waitS` for new ones, until the task ends.
@@ -124,6 +124,24 @@ export function TaskLog({ taskId, generation }: { taskId: string; generation: nu
     }
   }, [shown, follow]);
 
+  // Scrolls to the first shown line written at or after a Beijing wall-clock time. Both sides
+  // are UTC ISO strings of one shape, so they compare as text.
+  function goTo(value: string) {
+    const at = fromDateTimeLocal(value);
+    const el = box.current;
+    if (!at || !el) {
+      return;
+    }
+    const index = shown.findIndex((l) => l.at >= at);
+    const target = el.querySelector<HTMLElement>(
+      `[data-line="${index < 0 ? shown.length - 1 : index}"]`,
+    );
+    if (target) {
+      setFollow(false);
+      el.scrollTop = target.offsetTop;
+    }
+  }
+
   function onScroll() {
     const el = box.current;
     if (!el) {
@@ -150,6 +168,15 @@ export function TaskLog({ taskId, generation }: { taskId: string; generation: nu
             {shown.length} of {lines.length} lines match
           </span>
         )}
+        <label className="log-goto">
+          Go to
+          <input
+            type="datetime-local"
+            step={1}
+            aria-label="Go to the first line at or after a Beijing time"
+            onChange={(e) => goTo(e.target.value)}
+          />
+        </label>
         <label className="check">
           <input type="checkbox" checked={follow} onChange={(e) => setFollow(e.target.checked)} />
           Follow
@@ -176,8 +203,8 @@ export function TaskLog({ taskId, generation }: { taskId: string; generation: nu
                 : 'Waiting for output…'}
           </div>
         )}
-        {shown.map((l) => (
-          <div key={l.key} className={`log-line log-${l.stream}`}>
+        {shown.map((l, i) => (
+          <div key={l.key} className={`log-line log-${l.stream}`} data-line={i}>
             <span className="log-time">{formatTime(l.at)}</span>
             <span className="log-text">{needle ? highlight(l.text, needle) : l.text}</span>
           </div>
