@@ -335,6 +335,17 @@ async function run(page, context, browser, sources) {
     await headState(page, 'cancelled', 60_000);
   });
 
+  await step('a failed task shows why, and a retry runs it again as attempt 2', async () => {
+    await submitThroughForm(page, sources, "sh -c 'echo failing on purpose; exit 3'");
+    await headState(page, 'failed', taskTimeoutMs);
+    const status = await page.textContent('.facts');
+    check(/exit 3/.test(status), `the status does not show the exit code: ${status}`);
+    await page.click('button:has-text("Retry")');
+    await page.waitForSelector('.attempt[data-attempt="2"]', { timeout: taskTimeoutMs });
+    await headState(page, 'failed', taskTimeoutMs);
+    await page.waitForSelector('.attempt[data-attempt="2"] [data-state=failed]');
+  });
+
   await step('the task list shows both tasks with their states', async () => {
     await page.goto(`${base}/tasks?project=e2e`);
     await page.waitForSelector(`tr[data-task-id="${taskId}"] [data-state=succeeded]`);
