@@ -8,8 +8,10 @@ import { SecretOnce } from '../components/SecretOnce';
 import { Empty, QueryView } from '../components/Status';
 import { Ago, When } from '../components/Time';
 import { hasRole, useUser } from '../session';
+import { useTitle } from '../title';
 
 export function ApiTokensPage() {
+  useTitle('API tokens');
   const me = useUser();
   const admin = hasRole(me, 'admin');
   const [all, setAll] = useState(false);

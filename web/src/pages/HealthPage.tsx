@@ -3,6 +3,7 @@ import type { HealthEntry } from '../api/types';
 import { HealthBadge } from '../components/StateBadge';
 import { QueryView, RawJson } from '../components/Status';
 import { When } from '../components/Time';
+import { useTitle } from '../title';
 
 function Entries({ title, entries }: { title: string; entries: Record<string, HealthEntry> }) {
   const list = Object.entries(entries);
@@ -38,6 +39,7 @@ function Entries({ title, entries }: { title: string; entries: Record<string, He
 }
 
 export function HealthPage() {
+  useTitle('Health');
   const health = useHealth();
   return (
     <div className="page">

@@ -6,11 +6,13 @@ import { QueryView, RawJson } from '../components/Status';
 import { TaskTable } from '../components/TaskTable';
 import { Ago, When } from '../components/Time';
 import { formatBytes } from '../format';
+import { useTitle } from '../title';
 
 // TODO: a node's earlier state changes (its node.* events) are not shown, because no REST route
 // reads events yet; people see only the latest connection times (docs/limitations.md).
 export function NodeDetailPage() {
   const { name = '' } = useParams();
+  useTitle(name);
   const node = useNode(name);
   const tasks = useTasks({ node: name, limit: 20 });
 

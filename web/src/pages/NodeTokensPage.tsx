@@ -8,8 +8,10 @@ import { SecretOnce } from '../components/SecretOnce';
 import { Empty, ErrorPanel, QueryView } from '../components/Status';
 import { Ago, When } from '../components/Time';
 import { hasRole, useUser } from '../session';
+import { useTitle } from '../title';
 
 export function NodeTokensPage() {
+  useTitle('Node tokens');
   const me = useUser();
   const tokens = useNodeTokens();
   const queryClient = useQueryClient();

@@ -5,8 +5,10 @@ import { NodeStateBadge } from '../components/StateBadge';
 import { Empty, QueryView } from '../components/Status';
 import { Ago } from '../components/Time';
 import { formatBytes } from '../format';
+import { useTitle } from '../title';
 
 export function NodesPage() {
+  useTitle('Nodes');
   const nodes = useNodes();
 
   return (

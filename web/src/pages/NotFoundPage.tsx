@@ -1,6 +1,8 @@
 import { Link } from 'react-router';
+import { useTitle } from '../title';
 
 export function NotFoundPage() {
+  useTitle('Not found');
   return (
     <div className="page">
       <h1>Page not found</h1>

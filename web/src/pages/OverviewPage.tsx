@@ -5,6 +5,7 @@ import { HealthBadge, NodeStateBadge } from '../components/StateBadge';
 import { ErrorPanel, QueryView } from '../components/Status';
 import { TaskTable } from '../components/TaskTable';
 import { Ago } from '../components/Time';
+import { useTitle } from '../title';
 
 function Stat({
   label,
@@ -35,6 +36,7 @@ function countByState(tasks: Task[], more: boolean) {
 }
 
 export function OverviewPage() {
+  useTitle('Overview');
   const nodes = useNodes();
   const active = useTasks({ state: 'active', limit: 500 }, { pollMs: 15_000 });
   const failed = useTasks({ state: 'failed', limit: 8 });

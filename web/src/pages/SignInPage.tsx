@@ -2,6 +2,7 @@ import { useState } from 'react';
 import type { FormEvent } from 'react';
 import { ApiError, errorText } from '../api/client';
 import { useSession } from '../session';
+import { useTitle } from '../title';
 
 function failureText(e: unknown): string {
   if (e instanceof ApiError) {
@@ -17,6 +18,7 @@ function failureText(e: unknown): string {
 }
 
 export function SignInPage({ notice }: { notice?: string }) {
+  useTitle('Sign in');
   const { signIn } = useSession();
   const [user, setUser] = useState('');
   const [password, setPassword] = useState('');

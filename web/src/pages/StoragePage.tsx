@@ -6,6 +6,7 @@ import { keys } from '../api/queries';
 import { Empty, QueryView } from '../components/Status';
 import { When } from '../components/Time';
 import { formatBytes } from '../format';
+import { useTitle } from '../title';
 
 // The storage browser reads GET /v1/storage/objects?prefix=P&after=K (a page of objects in key
 // order and the `next` key). It is there only while a storage plugin answers; otherwise the
@@ -56,6 +57,7 @@ function split(prefix: string, objects: StorageObject[]) {
 }
 
 export function StoragePage() {
+  useTitle('Storage');
   const [params, setParams] = useSearchParams();
   const prefix = params.get('prefix') ?? '';
   const [after, setAfter] = useState<string[]>([]);

@@ -8,6 +8,7 @@ import { CommandError, parsePairs, splitCommand } from '../command';
 import { formatCommand } from '../format';
 import { useTask } from '../api/queries';
 import { Loading } from '../components/Status';
+import { useTitle } from '../title';
 
 const commitPattern = /^[0-9a-f]{40}$/;
 const gib = 1024 ** 3;
@@ -133,6 +134,7 @@ export function toSpec(f: Form): TaskSpec {
 }
 
 export function SubmitPage() {
+  useTitle('Submit a task');
   const [params] = useSearchParams();
   const from = params.get('from');
   if (from) {

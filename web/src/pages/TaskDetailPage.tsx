@@ -13,9 +13,11 @@ import { Timeline } from '../components/Timeline';
 import { Elapsed, When } from '../components/Time';
 import { formatBytes, formatCommand, formatCores, plural } from '../format';
 import { hasRole, useUser } from '../session';
+import { useTitle } from '../title';
 
 export function TaskDetailPage() {
   const { id = '' } = useParams();
+  useTitle(`Task ${id}`);
   const task = useTask(id);
 
   return (

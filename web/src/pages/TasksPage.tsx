@@ -5,6 +5,7 @@ import type { TaskFilter } from '../api/queries';
 import { QueryView } from '../components/Status';
 import { TaskTable } from '../components/TaskTable';
 import { hasRole, useUser } from '../session';
+import { useTitle } from '../title';
 
 const stateChoices = [
   ['', 'Any state'],
@@ -25,6 +26,7 @@ const stateChoices = [
 const pageSize = 50;
 
 export function TasksPage() {
+  useTitle('Tasks');
   const user = useUser();
   const [params, setParams] = useSearchParams();
   // Older pages: the `before` cursors walked so far, so "Newer" can step back.

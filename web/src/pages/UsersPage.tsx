@@ -7,10 +7,12 @@ import type { Role, User } from '../api/types';
 import { Empty, ErrorPanel, QueryView } from '../components/Status';
 import { When } from '../components/Time';
 import { hasRole, useUser } from '../session';
+import { useTitle } from '../title';
 
 const roles: Role[] = ['viewer', 'member', 'admin'];
 
 export function UsersPage() {
+  useTitle('Users');
   const me = useUser();
   const users = useUsers();
   const queryClient = useQueryClient();
