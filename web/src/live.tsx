@@ -52,7 +52,7 @@ function staleKeys(kind: string): string[] {
   return [];
 }
 
-const flushMs = 300;
+const flushMs = 500;
 const downPollMs = 10_000;
 const maxBackoffMs = 30_000;
 

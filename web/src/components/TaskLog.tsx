@@ -110,6 +110,7 @@ export function TaskLog({ taskId, generation }: { taskId: string; generation: nu
   const [follow, setFollow] = useState(true);
   const [search, setSearch] = useState('');
   const box = useRef<HTMLDivElement>(null);
+  const lastTop = useRef(0);
 
   const needle = search.trim().toLowerCase();
   const lines = log.built.lines;
@@ -142,14 +143,20 @@ export function TaskLog({ taskId, generation }: { taskId: string; generation: nu
     }
   }
 
+  // Scrolling up stops following; scrolling down to the end starts it again. Only the direction
+  // the person moved counts, so a short log (always near its end) keeps what they chose.
   function onScroll() {
     const el = box.current;
     if (!el) {
       return;
     }
     const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 24;
-    if (follow !== atBottom) {
-      setFollow(atBottom);
+    const down = el.scrollTop > lastTop.current;
+    lastTop.current = el.scrollTop;
+    if (down && atBottom && !follow) {
+      setFollow(true);
+    } else if (!down && !atBottom && follow) {
+      setFollow(false);
     }
   }
 

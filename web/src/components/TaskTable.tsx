@@ -27,7 +27,7 @@ export function TaskTable({
   }
   return (
     <div className="table-wrap">
-      <table className="table" data-testid="task-table">
+      <table className={compact ? 'table compact-tasks' : 'table'} data-testid="task-table">
         <thead>
           <tr>
             <th>Task</th>
