@@ -4,8 +4,18 @@ import { Labels, gpuSummary } from '../components/NodeFacts';
 import { NodeStateBadge } from '../components/StateBadge';
 import { Empty, QueryView } from '../components/Status';
 import { Ago } from '../components/Time';
+import type { Node } from '../api/types';
 import { formatBytes } from '../format';
+import { secondsSince } from '../time';
 import { useTitle } from '../title';
+
+// Agents beat every 15 s by default; an online node silent for three beats is worth a look
+// before the server calls it offline.
+const lateAfterS = 45;
+
+function heartbeatLate(n: Node): boolean {
+  return n.state === 'online' && secondsSince(n.last_heartbeat_at) > lateAfterS;
+}
 
 export function NodesPage() {
   useTitle('Nodes');
@@ -69,8 +79,9 @@ export function NodesPage() {
                         <Labels labels={n.labels} />
                       </td>
                       <td className="mono">{n.agent_version ?? '—'}</td>
-                      <td>
+                      <td className={heartbeatLate(n) ? 'late' : undefined}>
                         <Ago at={n.last_heartbeat_at} />
+                        {heartbeatLate(n) && <div className="small">late</div>}
                       </td>
                     </tr>
                   ))}
