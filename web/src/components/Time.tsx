@@ -33,6 +33,14 @@ export function Ago({ at }: { at: string | null | undefined }) {
 
 /** How long from `from` to `to`, or to now (kept current) while `to` is open. */
 export function Elapsed({ from, to }: { from: string | null | undefined; to?: string | null }) {
+  if (to) {
+    return <span className="duration">{formatElapsed(from, to)}</span>;
+  }
+  return <Running from={from} />;
+}
+
+// Only spans still open tick, so a long list of ended tasks does not re-render every second.
+function Running({ from }: { from: string | null | undefined }) {
   const now = useNow(1000);
-  return <span className="duration">{formatElapsed(from, to ?? null, now)}</span>;
+  return <span className="duration">{formatElapsed(from, null, now)}</span>;
 }
