@@ -103,7 +103,13 @@ async function serveRepos(dir) {
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { url: (path) => `git://127.0.0.1:${port}/${path}`, stop: () => daemon.kill() };
+  // However this process ends, the daemon ends with it.
+  const stop = () => daemon.kill();
+  process.on('exit', stop);
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.once(signal, () => process.exit(130));
+  }
+  return { url: (path) => `git://127.0.0.1:${port}/${path}`, stop };
 }
 
 /**
@@ -142,8 +148,4 @@ export async function taskSources(env = process.env) {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const sources = await taskSources();
   console.log(JSON.stringify({ ...sources, stop: undefined }, null, 2));
-  process.on('SIGINT', () => {
-    sources.stop();
-    process.exit(0);
-  });
 }
