@@ -17,6 +17,8 @@ packages=(
     postgresql postgresql-client git curl python3 openssl
     # the Docker engine that nodes run tasks with, and a static busybox for test images
     docker.io busybox-static
+    # the browser that the web UI's end-to-end tests drive
+    chromium
 )
 
 missing=()
@@ -34,4 +36,25 @@ if [ "${#missing[@]}" -gt 0 ]; then
     $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
     echo "install-deps: every package is present"
+fi
+
+# The web UI: Node.js 20.19 or later with npm (the machine's own; Debian 12's nodejs is too
+# old), then the packages pinned in web/package-lock.json, installed again only when it changes.
+top=$(cd "$(dirname "$0")/.." && pwd)
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    echo "install-deps: Node.js 20.19+ and npm are needed for the web UI (web/README.md)" >&2
+    exit 1
+fi
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+    echo "install-deps: Node.js $(node --version) is too old for the web UI: 20.19 or later is needed" >&2
+    exit 1
+fi
+lock_sum=$(sha256sum "$top/web/package-lock.json" | cut -d' ' -f1)
+stamp="$top/web/node_modules/.unidesk-lock-sha256"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$lock_sum" ]; then
+    echo "install-deps: installing the web UI's npm packages"
+    (cd "$top/web" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$lock_sum" >"$stamp"
+else
+    echo "install-deps: the web UI's npm packages are present"
 fi

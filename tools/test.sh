@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing, builds with warnings as errors, checks the
-# formatting, starts a throwaway PostgreSQL cluster for the run, and runs CTest.
+# formatting, starts a throwaway PostgreSQL cluster for the run, and runs CTest; then lints,
+# unit-tests and builds the web UI and runs it in Chromium. Arguments go to CTest and skip the
+# fuzzing and the web UI.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -30,5 +32,13 @@ if [ "$#" -eq 0 ]; then
     grep -E '^Done [0-9]+ runs' "$run_dir/fuzz.log" || true
 fi
 
-cd build
-ctest --output-on-failure --timeout 300 -j2 "$@"
+(cd build && ctest --output-on-failure --timeout 300 -j2 "$@")
+
+# The web UI: ESLint and Prettier (including the rule that keeps date formatting in
+# src/time.ts), the Vitest suite under three time zones, the production build, and the
+# end-to-end run in Chromium against a throwaway whole UniDesk (its screenshots are kept with
+# this run's files only).
+if [ "$#" -eq 0 ]; then
+    (cd web && npm run --silent lint && npm test --silent && npm run --silent build)
+    E2E_SCREENSHOTS="$run_dir/screenshots" ./tools/e2e-stack.sh npm --prefix web run --silent e2e
+fi
