@@ -104,8 +104,10 @@ Result<std::vector<UploadedPart>> parts_field(const json& body) {
 }  // namespace
 
 json object_json(const ObjectInfo& info) {
-    return {{"key", info.key},       {"size", info.size},
-            {"sha256", info.sha256}, {"etag", info.etag},
+    return {{"key", info.key},
+            {"size", info.size},
+            {"sha256", info.sha256},
+            {"etag", info.etag},
             {"modified_at", iso_utc(info.modified)}};
 }
 
@@ -125,8 +127,9 @@ Result<void> register_storage_routes(Router& router, std::shared_ptr<StorageBack
     const RouteOptions viewer{.min_role = Role::viewer};
     const RouteOptions member{.min_role = Role::member};
     const RouteOptions admin{.min_role = Role::admin};
-    auto shape_object = std::function<json(const ObjectInfo&)>(
-        [](const ObjectInfo& o) { return json{{"object", object_json(o)}}; });
+    auto shape_object = std::function<json(const ObjectInfo&)>([](const ObjectInfo& o) {
+        return json{{"object", object_json(o)}};
+    });
     auto shape_url = std::function<json(const PresignedUrl&)>(
         [](const PresignedUrl& u) { return presigned_json(u); });
 
@@ -234,8 +237,8 @@ Result<void> register_storage_routes(Router& router, std::shared_ptr<StorageBack
         {"POST", "/v1/storage/multipart/abort", abort, member},
     };
     for (const auto& r : routes) {
-        if (auto added = router.add_route(Listener::internal, r.method, r.pattern, r.handler,
-                                          r.options);
+        if (auto added =
+                router.add_route(Listener::internal, r.method, r.pattern, r.handler, r.options);
             !added) {
             return added.error();
         }

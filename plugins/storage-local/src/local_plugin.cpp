@@ -21,8 +21,9 @@ const PluginDescriptor& describe() {
         .name = "storage-local",
         .kind = PluginKind::storage,
         .version = "0.1.0",
-        .description = "Keeps objects in a folder on the main server and serves signed URLs for "
-                       "them on the public listener.",
+        .description =
+            "Keeps objects in a folder on the main server and serves signed URLs for "
+            "them on the public listener.",
         .config =
             {{"data_dir", ConfigType::string, "data/storage",
               "Folder that holds the objects; relative to the kernel's working directory."},
@@ -137,10 +138,9 @@ private:
             if (auto v = store->verify(s); !v) {
                 return HttpResponse::error(v.error());
             }
-            auto info = store->receive_put(s, body.content_length(),
-                                           [&body](char* out, std::size_t max) {
-                                               return body.read(out, max);
-                                           });
+            auto info = store->receive_put(
+                s, body.content_length(),
+                [&body](char* out, std::size_t max) { return body.read(out, max); });
             if (!info) {
                 return HttpResponse::error(info.error());
             }

@@ -175,7 +175,8 @@ HealthReport LocalStore::health() {
     auto probe = tmp_ / ("health-" + random_hex(8));
     int fd = ::open(probe.c_str(), O_CREAT | O_WRONLY | O_EXCL, 0600);
     if (fd < 0) {
-        return {HealthState::down, "cannot write in " + tmp_.string() + ": " + std::strerror(errno)};
+        return {HealthState::down,
+                "cannot write in " + tmp_.string() + ": " + std::strerror(errno)};
     }
     ::close(fd);
     ::unlink(probe.c_str());
@@ -185,8 +186,8 @@ HealthReport LocalStore::health() {
 std::string LocalStore::signature(const std::string& method, const std::string& key,
                                   const std::string& expires, const std::string& upload_id,
                                   const std::string& part) const {
-    std::string msg =
-        "unidesk-storage-v1\n" + method + "\n" + key + "\n" + expires + "\n" + upload_id + "\n" + part;
+    std::string msg = "unidesk-storage-v1\n" + method + "\n" + key + "\n" + expires + "\n" +
+                      upload_id + "\n" + part;
     return to_hex(hmac_sha256(options_.secret, msg));
 }
 
@@ -196,8 +197,8 @@ PresignedUrl LocalStore::make_url(StorageMethod method, const std::string& key,
     auto expires_at = clock_.now() + lifetime;
     auto expires = std::to_string(
         std::chrono::duration_cast<std::chrono::seconds>(expires_at.time_since_epoch()).count());
-    std::string url = options_.public_url + "/v1/storage/local/" + uri_encode(key, true) +
-                      "?expires=" + expires;
+    std::string url =
+        options_.public_url + "/v1/storage/local/" + uri_encode(key, true) + "?expires=" + expires;
     if (!upload_id.empty()) {
         url += "&upload=" + upload_id + "&part=" + part;
     }
@@ -641,10 +642,9 @@ Result<void> LocalStore::serve_get(const SignedRequest& req, const std::string& 
         if (*parsed) {
             r = **parsed;
             head.status = 206;
-            head.headers.emplace_back("Content-Range",
-                                      "bytes " + std::to_string(r.first) + "-" +
-                                          std::to_string(r.first + r.length - 1) + "/" +
-                                          std::to_string(size));
+            head.headers.emplace_back("Content-Range", "bytes " + std::to_string(r.first) + "-" +
+                                                           std::to_string(r.first + r.length - 1) +
+                                                           "/" + std::to_string(size));
         }
     }
     head.length = r.length;

@@ -31,8 +31,8 @@ namespace unidesk::storage {
 
 struct LocalStoreOptions {
     std::filesystem::path data_dir;
-    std::string secret;      // the HMAC key of signed URLs; at least 32 characters
-    std::string public_url;  // how clients reach the public listener, e.g. https://desk.example
+    std::string secret;       // the HMAC key of signed URLs; at least 32 characters
+    std::string public_url;   // how clients reach the public listener, e.g. https://desk.example
     bool sync_writes = true;  // fdatasync each object before it becomes visible
 };
 

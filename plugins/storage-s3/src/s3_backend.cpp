@@ -301,8 +301,8 @@ HealthReport S3Backend::health() {
         return {HealthState::down, r.error().message};
     }
     if (r->status != 200) {
-        return {HealthState::down, "bucket " + options_.bucket + ": the store answered " +
-                                       std::to_string(r->status)};
+        return {HealthState::down,
+                "bucket " + options_.bucket + ": the store answered " + std::to_string(r->status)};
     }
     return {};
 }
@@ -314,8 +314,7 @@ Result<PresignedUrl> S3Backend::presign_with(StorageMethod method, const std::st
         return r.error();
     }
     if (lifetime.count() < 1 || lifetime.count() > 7 * 24 * 3600) {
-        return make_error(Errc::invalid_argument, "invalid_lifetime",
-                          "a URL lives 1 s to 7 days");
+        return make_error(Errc::invalid_argument, "invalid_lifetime", "a URL lives 1 s to 7 days");
     }
     auto t = target(options_.public_endpoint, key);
     SigV4Request req;
@@ -432,8 +431,7 @@ Result<ObjectInfo> S3Backend::stat(const std::string& key) {
     return info;
 }
 
-Result<ObjectPage> S3Backend::list(const std::string& prefix, const std::string& after,
-                                   int limit) {
+Result<ObjectPage> S3Backend::list(const std::string& prefix, const std::string& after, int limit) {
     limit = std::clamp(limit, 1, 1000);
     std::map<std::string, std::string> query{{"list-type", "2"},
                                              {"max-keys", std::to_string(limit)}};

@@ -17,8 +17,9 @@ const PluginDescriptor& describe() {
         .name = "storage-s3",
         .kind = PluginKind::storage,
         .version = "0.1.0",
-        .description = "Keeps objects in any S3-compatible store and hands out presigned URLs "
-                       "(Signature Version 4) for them.",
+        .description =
+            "Keeps objects in any S3-compatible store and hands out presigned URLs "
+            "(Signature Version 4) for them.",
         .config =
             {{"endpoint", ConfigType::string, "",
               "URL of the store as the main server reaches it, e.g. \"http://10.0.0.5:7480\"."},
