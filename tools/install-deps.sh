@@ -17,6 +17,9 @@ packages=(
     postgresql postgresql-client git curl python3 openssl
     # the Docker engine that nodes run tasks with, and a static busybox for test images
     docker.io busybox-static
+    # a Ceph RADOS Gateway for storage-s3's tests (tools/ceph-rgw.sh); nginx, the storage
+    # benchmark's peer
+    ceph-mon ceph-osd radosgw ceph-common nginx
 )
 
 missing=()

@@ -275,7 +275,8 @@ Result<ObjectPage> LocalStore::list(const std::string& prefix, const std::string
     }
     std::set<std::string> keys;
     std::error_code ec;
-    if (fs::is_directory(start, ec)) {
+    std::error_code missing;
+    if (fs::is_directory(start, missing)) {
         for (auto it = fs::recursive_directory_iterator(start, ec);
              !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
             if (!it->is_regular_file(ec)) {

@@ -280,6 +280,7 @@ TEST_CASE("listing pages through the objects under a prefix in key order", "[sto
     CHECK(s.store->list("p", "", 100)->objects.size() == 6);
     CHECK(s.store->list("", "", 100)->objects.size() == 7);
     CHECK(s.store->list("p/b/", "", 100)->objects.size() == 2);
+    CHECK(s.store->list("nothing/here/", "", 100)->objects.empty());
 
     REQUIRE(s.store->remove("p/b/1"));
     REQUIRE(s.store->remove("p/b/2"));
