@@ -38,7 +38,7 @@ const std::set<std::string>& value_options() {
         "server",    "token",      "config",     "role",       "code-repo", "code-commit",
         "env-repo",  "env-commit", "dockerfile", "cpu",        "memory",    "gpus",
         "gpu-model", "priority",   "project",    "time-limit", "retries",   "from-checkout",
-        "state",     "node",       "limit"};
+        "state",     "node",       "limit",      "part-size",  "max-rate"};
     return kNames;
 }
 
