@@ -342,7 +342,10 @@ json assign_body(const std::string& attempt, std::int64_t task, const json& spec
              {{"cpu_millis", r["cpu_millis"]},
               {"memory_bytes", r["memory_bytes"]},
               {"gpu_indices", gpus}}},
-            {"time_limit_s", spec["time_limit_s"]}};
+            {"time_limit_s", spec["time_limit_s"]},
+            // As submitted; the plugin swaps them for presigned URLs when it sends the command.
+            {"inputs", spec.value("inputs", json::array())},
+            {"outputs", spec.value("outputs", json::array())}};
 }
 
 // Ends the task's current attempt as the node (or the scheduler) says, and decides what

@@ -51,7 +51,14 @@ StorageServer::StorageServer(Kind kind, const std::string& plugins_extra,
                  "\"\nbucket = \"" + s3.bucket + "\"\naccess_key = \"" + s3.access_key +
                  "\"\nsecret_key = \"" + s3.secret_key + "\"\n";
     }
-    kernel_.start(kernel_.write_config(db_.url(), config + extra_config));
+    // The public listener's address, for extra config that names it (the scheduler's).
+    std::string extra = extra_config;
+    const std::string public_url = "http://127.0.0.1:" + std::to_string(kernel_.public_port);
+    for (auto at = extra.find("{public_url}"); at != std::string::npos;
+         at = extra.find("{public_url}")) {
+        extra.replace(at, 12, public_url);
+    }
+    kernel_.start(kernel_.write_config(db_.url(), config + extra));
     bool healthy = wait_until(
         [&] {
             try {

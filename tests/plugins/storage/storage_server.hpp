@@ -28,7 +28,8 @@ public:
     enum class Kind { local, s3 };
 
     //! Starts the kernel and waits until /health shows the backend ok. `plugins_extra` is added
-    //! to the [plugins] enabled list (e.g. "\"scheduler\", ").
+    //! to the [plugins] enabled list (e.g. "\"scheduler\", "); `extra_config` is appended to
+    //! the config file, with "{public_url}" replaced by the public listener's URL (local only).
     explicit StorageServer(Kind kind, const std::string& plugins_extra = "",
                            const std::string& extra_config = "");
 
