@@ -4,6 +4,8 @@
 #include <openssl/evp.h>
 #include <nlohmann/json.hpp>
 
+#include <strings.h>
+
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -14,6 +16,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+
+// A file larger than this goes up in parts of this size (grown so that 10000 hold the file).
+constexpr std::uint64_t kPartBytes = 64ull * 1024 * 1024;
 
 struct CurlDeleter {
     void operator()(CURL* c) const noexcept { curl_easy_cleanup(c); }
@@ -63,12 +68,6 @@ std::size_t write_download(char* data, std::size_t size, std::size_t n, void* us
 std::size_t collect(char* data, std::size_t size, std::size_t n, void* user) {
     static_cast<std::string*>(user)->append(data, size * n);
     return size * n;
-}
-
-std::size_t read_stream(char* out, std::size_t size, std::size_t n, void* user) {
-    auto* in = static_cast<std::ifstream*>(user);
-    in->read(out, static_cast<std::streamsize>(size * n));
-    return static_cast<std::size_t>(in->gcount());
 }
 
 // One try: the HTTP status, or 0 with `error` set when no answer came.
@@ -171,11 +170,12 @@ Result<void> fetch_one(const protocol::TaskInput& in, const fs::path& target) {
     return {};
 }
 
-Result<json> ask_urls(const std::string& capability, const std::vector<std::string>& files) {
+// POSTs a JSON body to the attempt's capability URL; the answer's JSON.
+Result<json> capability_call(const std::string& capability, const json& request) {
     std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
     std::unique_ptr<curl_slist, CurlDeleter> headers(
         curl_slist_append(nullptr, "Content-Type: application/json"));
-    const std::string body = json{{"files", files}}.dump();
+    const std::string body = request.dump();
     std::string answer;
     CURL* h = curl.get();
     common_options(h);
@@ -188,37 +188,142 @@ Result<json> ask_urls(const std::string& capability, const std::vector<std::stri
     auto t = finish(h, curl_easy_perform(h));
     if (t.status != 200) {
         return upload_error(
-            "asking for upload URLs: " +
+            "the server's capability URL: " +
             (t.status == 0 ? t.error
                            : "HTTP " + std::to_string(t.status) + " " + answer.substr(0, 200)));
     }
     auto j = json::parse(answer, nullptr, false);
-    if (!j.is_object() || !j.contains("urls") || !j["urls"].is_array() ||
-        j["urls"].size() != files.size()) {
-        return upload_error("the server's answer for upload URLs has an odd shape");
+    if (!j.is_object()) {
+        return upload_error("the server's capability URL answered something that is not JSON");
     }
-    return ok_value(std::move(j["urls"]));
+    return ok_value(std::move(j));
 }
 
-Try put_file(const std::string& url, const fs::path& file) {
+Result<json> ask_urls(const std::string& capability, const std::vector<std::string>& files) {
+    auto j = capability_call(capability, json{{"files", files}});
+    if (!j) {
+        return j.error();
+    }
+    if (!j->contains("urls") || !(*j)["urls"].is_array() || (*j)["urls"].size() != files.size()) {
+        return upload_error("the server's answer for upload URLs has an odd shape");
+    }
+    return ok_value(std::move((*j)["urls"]));
+}
+
+struct Range {
+    std::ifstream* in;
+    std::uint64_t left;
+};
+
+std::size_t read_range(char* out, std::size_t size, std::size_t n, void* user) {
+    auto* r = static_cast<Range*>(user);
+    auto want = static_cast<std::streamsize>(std::min<std::uint64_t>(size * n, r->left));
+    r->in->read(out, want);
+    auto got = static_cast<std::size_t>(r->in->gcount());
+    r->left -= got;
+    return got;
+}
+
+std::size_t etag_header(char* data, std::size_t size, std::size_t n, void* user) {
+    std::string line(data, size * n);
+    if (line.size() > 5 && strncasecmp(line.c_str(), "etag:", 5) == 0) {
+        std::string out;
+        for (char c : line.substr(5)) {
+            if (c != '"' && c != ' ' && c != '\r' && c != '\n') {
+                out.push_back(c);
+            }
+        }
+        *static_cast<std::string*>(user) = out;
+    }
+    return size * n;
+}
+
+// PUTs `length` bytes of `file` from `offset`; the store's ETag lands in `etag`.
+Try put_file(const std::string& url, const fs::path& file, std::uint64_t offset,
+             std::uint64_t length, std::string* etag = nullptr) {
     std::ifstream in(file, std::ios::binary);
-    std::error_code ec;
-    auto size = fs::file_size(file, ec);
+    in.seekg(static_cast<std::streamoff>(offset));
+    Range range{&in, length};
     std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
     std::unique_ptr<curl_slist, CurlDeleter> headers(curl_slist_append(
         curl_slist_append(nullptr, "Expect:"), "Content-Type: application/octet-stream"));
     std::string answer;
+    std::string tag;
     CURL* h = curl.get();
     common_options(h);
     curl_easy_setopt(h, CURLOPT_URL, url.c_str());
     curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
-    curl_easy_setopt(h, CURLOPT_READFUNCTION, read_stream);
-    curl_easy_setopt(h, CURLOPT_READDATA, &in);
-    curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(size));
+    curl_easy_setopt(h, CURLOPT_READFUNCTION, read_range);
+    curl_easy_setopt(h, CURLOPT_READDATA, &range);
+    curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(length));
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &answer);
-    return finish(h, curl_easy_perform(h));
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, etag_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &tag);
+    auto t = finish(h, curl_easy_perform(h));
+    if (etag != nullptr) {
+        *etag = tag;
+    }
+    return t;
+}
+
+Result<void> put_with_retries(const std::string& what, const FileLog& log,
+                              const std::function<Try()>& put) {
+    return with_retries(what, log, [&](bool& retry) -> Result<void> {
+        auto t = put();
+        if (t.status >= 200 && t.status < 300) {
+            return {};
+        }
+        retry = t.status == 0 || t.status >= 500;
+        return upload_error(what + ": " +
+                            (t.status == 0 ? t.error : "HTTP " + std::to_string(t.status)));
+    });
+}
+
+// A large file in parts, each part's URL asked for just before it is sent.
+Result<void> upload_in_parts(const std::string& capability, const std::string& rel,
+                             const fs::path& file, std::uint64_t size, const FileLog& log) {
+    auto started = capability_call(capability, {{"multipart", "start"}, {"file", rel}});
+    if (!started) {
+        return started.error();
+    }
+    const std::string upload_id = started->value("upload_id", "");
+    const std::uint64_t part_size = std::max(kPartBytes, (size + 9999) / 10000);
+    json parts = json::array();
+    int number = 1;
+    for (std::uint64_t offset = 0; offset < size; offset += part_size, ++number) {
+        const std::uint64_t length = std::min(part_size, size - offset);
+        std::string etag;
+        auto sent =
+            put_with_retries("part " + std::to_string(number) + " of " + rel, log, [&]() -> Try {
+                json ask = {{"multipart", "part"},
+                            {"file", rel},
+                            {"upload_id", upload_id},
+                            {"part", number}};
+                auto url = capability_call(capability, ask);
+                if (!url) {
+                    Try t;
+                    t.error = url.error().message;
+                    return t;
+                }
+                return put_file(url->value("url", ""), file, offset, length, &etag);
+            });
+        if (!sent) {
+            capability_call(capability,
+                            {{"multipart", "abort"}, {"file", rel}, {"upload_id", upload_id}});
+            return sent.error();
+        }
+        parts.push_back({{"number", number}, {"etag", etag}});
+    }
+    json complete = {
+        {"multipart", "complete"}, {"file", rel}, {"upload_id", upload_id}, {"parts", parts}};
+    auto done = capability_call(capability, complete);
+    if (!done) {
+        return done.error();
+    }
+    log("uploaded " + rel + " in " + std::to_string(parts.size()) + " parts\n");
+    return {};
 }
 
 }  // namespace
@@ -262,12 +367,23 @@ Result<std::vector<std::string>> upload_outputs(const std::vector<protocol::Task
             continue;
         }
         std::vector<std::string> files;
+        std::size_t in_parts = 0;
         for (auto it = fs::recursive_directory_iterator(*folder, ec);
              !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
             if (it->is_symlink(ec) || !it->is_regular_file(ec)) {
                 continue;
             }
-            files.push_back(fs::relative(it->path(), *folder, ec).generic_string());
+            const auto rel = fs::relative(it->path(), *folder, ec).generic_string();
+            const auto size = it->file_size(ec);
+            if (size <= kPartBytes) {
+                files.push_back(rel);
+                continue;
+            }
+            if (auto r = upload_in_parts(out.upload_url, rel, it->path(), size, log); !r) {
+                return r.error();
+            }
+            keys.push_back(out.prefix + rel);
+            ++in_parts;
         }
         for (std::size_t start = 0; start < files.size(); start += 1000) {
             std::vector<std::string> batch(
@@ -285,25 +401,19 @@ Result<std::vector<std::string>> upload_outputs(const std::vector<protocol::Task
             for (const auto& u : *urls) {
                 const std::string path = u.value("path", "");
                 const std::string key = u.value("key", "");
-                auto sent =
-                    with_retries("upload of " + path, log, [&](bool& retry) -> Result<void> {
-                        auto t = put_file(u.value("url", ""), *folder / path);
-                        if (t.status >= 200 && t.status < 300) {
-                            return {};
-                        }
-                        retry = t.status == 0 || t.status >= 500;
-                        return upload_error(
-                            path + ": " +
-                            (t.status == 0 ? t.error : "HTTP " + std::to_string(t.status)));
-                    });
+                auto sent = put_with_retries("upload of " + path, log, [&] {
+                    const auto file = *folder / path;
+                    std::error_code size_ec;
+                    return put_file(u.value("url", ""), file, 0, fs::file_size(file, size_ec));
+                });
                 if (!sent) {
                     return sent.error();
                 }
                 keys.push_back(key);
             }
         }
-        log("uploaded " + std::to_string(files.size()) + " files from " + out.path + " to " +
-            out.prefix + "\n");
+        log("uploaded " + std::to_string(files.size() + in_parts) + " files from " + out.path +
+            " to " + out.prefix + "\n");
     }
     return keys;
 }

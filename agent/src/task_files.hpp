@@ -2,7 +2,8 @@
 
 // A task's files on the node: inputs downloaded from presigned URLs into the workspace before
 // the command, outputs uploaded after it through the attempt's capability URL, which answers
-// with one presigned PUT URL per file (docs/reference/provider-protocol.md, Inputs and
+// with one presigned PUT URL per file, or for a file above 64 MiB runs a multipart upload whose
+// part URLs are asked for one at a time (docs/reference/provider-protocol.md, Inputs and
 // outputs). Network errors and 5xx answers are retried (3 tries, 1 s then 4 s apart); a
 // download whose size or SHA-256 differs from what the server said fails.
 //

@@ -154,6 +154,9 @@ HttpResponse TaskStorage::outputs_request(const HttpRequest& req) {
     const std::string prefix = outputs[index]["prefix"];
 
     auto body = json::parse(req.body, nullptr, false);
+    if (body.is_object() && body.contains("multipart")) {
+        return multipart_request(body, prefix);
+    }
     if (!body.is_object() || !body.contains("files") || !body["files"].is_array() ||
         body["files"].size() > 1000) {
         return HttpResponse::error(make_error(Errc::invalid_argument, "invalid_request",
@@ -178,6 +181,57 @@ HttpResponse TaskStorage::outputs_request(const HttpRequest& req) {
         urls.push_back({{"path", f}, {"key", key}, {"url", url->url}});
     }
     return HttpResponse::json({{"urls", urls}});
+}
+
+// One step of a multipart upload of one output file, each URL asked for when it is needed:
+// {"multipart": "start" | "part" | "complete" | "abort", "file", "upload_id", "part", "parts"}.
+HttpResponse TaskStorage::multipart_request(const json& body, const std::string& prefix) {
+    auto bad = [](const std::string& m) {
+        return HttpResponse::error(make_error(Errc::invalid_argument, "invalid_request", m));
+    };
+    const json file = body.value("file", json());
+    const json step = body["multipart"];
+    if (!file.is_string() || check_storage_key(file.get<std::string>()) || !step.is_string()) {
+        return bad("a multipart step needs \"multipart\" and a relative \"file\"");
+    }
+    auto backend = ctx_.storage().active();
+    if (!backend) {
+        return HttpResponse::error(
+            make_error(Errc::unavailable, "storage_unavailable", "no storage backend is running"));
+    }
+    const std::string key = prefix + file.get<std::string>();
+    const std::string upload_id = body.value("upload_id", "");
+    if (step == "start") {
+        auto id = backend->start_multipart(key);
+        return id ? HttpResponse::json({{"key", key}, {"upload_id", *id}})
+                  : HttpResponse::error(id.error());
+    }
+    if (step == "part") {
+        const json part = body.value("part", json());
+        if (!part.is_number_integer()) {
+            return bad("\"part\" must be a number");
+        }
+        auto url = backend->presign_part(key, upload_id, part.get<int>(), options_.margin);
+        return url ? HttpResponse::json({{"url", url->url}}) : HttpResponse::error(url.error());
+    }
+    if (step == "complete") {
+        std::vector<UploadedPart> parts;
+        for (const auto& p : body.value("parts", json::array())) {
+            if (!p.is_object() || !p.value("number", json()).is_number_integer() ||
+                !p.value("etag", json()).is_string()) {
+                return bad("each part must be {\"number\", \"etag\"}");
+            }
+            parts.push_back({p["number"].get<int>(), p["etag"].get<std::string>()});
+        }
+        auto info = backend->complete_multipart(key, upload_id, parts);
+        return info ? HttpResponse::json({{"key", key}, {"size", info->size}})
+                    : HttpResponse::error(info.error());
+    }
+    if (step == "abort") {
+        auto r = backend->abort_multipart(key, upload_id);
+        return r ? HttpResponse::json({{"aborted", upload_id}}) : HttpResponse::error(r.error());
+    }
+    return bad("\"multipart\" must be start, part, complete or abort");
 }
 
 void TaskStorage::store_log(std::int64_t task_id, const std::string& attempt_id) {

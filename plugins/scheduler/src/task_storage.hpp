@@ -7,8 +7,9 @@
 //   a capability URL of that attempt alone;
 // - a node POSTs the names of its output files to the capability URL and gets presigned PUT
 //   URLs for exactly those names under the output's prefix, only while the attempt has not
-//   ended. The capability is an HMAC-SHA256 over the attempt id and an expiry, under
-//   `capability_secret`, so it grants nothing beyond that attempt's own outputs;
+//   ended; a large file goes up in parts, each part's URL asked for when it is next. The
+//   capability is an HMAC-SHA256 over the attempt id and an expiry, under `capability_secret`,
+//   so it grants nothing beyond that attempt's own outputs;
 // - when an attempt ends, its whole log is written as the object tasks/TASK/ATTEMPT.log.
 //
 // Thread-safe; every call blocks (storage and PostgreSQL): call it from a worker or the
@@ -46,6 +47,7 @@ public:
 
 private:
     HttpResponse outputs_request(const HttpRequest& req);
+    HttpResponse multipart_request(const nlohmann::json& body, const std::string& prefix);
     std::string capability(const std::string& attempt, const std::string& expires) const;
 
     KernelContext& ctx_;

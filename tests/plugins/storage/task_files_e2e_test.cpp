@@ -1,7 +1,8 @@
 // A task's inputs and outputs end to end: the real kernel with the scheduler and storage-local,
 // a real unidesk-agent running the task with the machine's Docker engine. The inputs (one key,
 // one prefix) are in the workspace when the command runs; the output folder is uploaded after
-// it, although the command fails; the attempt's whole log is stored as an object.
+// it, although the command fails (a large file in parts); the attempt's whole log is stored as
+// an object.
 
 #include "agent/docker_fixture.hpp"
 #include "storage_server.hpp"
@@ -71,7 +72,8 @@ TEST_CASE("a task's inputs are fetched before it runs and its outputs uploaded a
         {"command",
          {"sh", "-c",
           "mkdir -p out/sub && cat in/data.txt > out/copy.txt && cat set/a.txt set/deep/b.txt > "
-          "out/sub/joined.txt && echo task-says-hello && exit 3"}},
+          "out/sub/joined.txt && dd if=/dev/zero of=out/big.bin bs=1048576 count=70 && "
+          "echo task-says-hello && exit 3"}},
         {"resources", {{"cpu_millis", 100}}},
         {"time_limit_s", 600},
         {"retry", {{"max_attempts", 1}}},
@@ -107,6 +109,9 @@ TEST_CASE("a task's inputs are fetched before it runs and its outputs uploaded a
 
     CHECK(get_object(s, p + "results/copy.txt") == "hello input\n");
     CHECK(get_object(s, p + "results/sub/joined.txt") == "ABB");
+    // Above 64 MiB: sent in two parts through the capability URL.
+    auto big = s.call("GET", "/v1/storage/object?key=" + p + "results/big.bin");
+    CHECK(big["object"]["size"] == 70 * 1048576);
     const std::string attempt = t["attempts"][0]["id"];
     std::string log;
     REQUIRE(test::wait_until(
