@@ -116,6 +116,7 @@ sync_writes = false
         with urllib.request.urlopen(f"http://127.0.0.1:{internal}/health") as r:
             return json.load(r)["components"]["storage"]["status"] == "ok"
     wait_for(storage_ok, 30, "the kernel")
+    wait_for(lambda: os.path.exists(os.path.join(run, "credentials")), 30, "the first admin")
     token = None
     for line in open(os.path.join(run, "credentials")):
         if line.startswith("token="):
@@ -138,6 +139,7 @@ sync_writes = false
     with open(nginx_conf, "w") as f:
         f.write(f"""daemon off;
 worker_processes auto;
+user root;
 pid {run}/nginx.pid;
 error_log {run}/nginx.err;
 events {{ worker_connections 64; }}
