@@ -416,7 +416,12 @@ private:
                 if (auto r = storage_->resolve(c.body); !r) {
                     log_->warn("task.assign not sent node={} attempt={} error=\"{}\"", c.node,
                                c.attempt_id, r.error().message);
-                    store_->undelivered(c, r.error().message);
+                    // A missing input stays missing; a store that is down may come back.
+                    if (r.error().errc == Errc::unavailable) {
+                        store_->undelivered(c, r.error().message);
+                    } else {
+                        store_->fail_unsendable(c, "input_missing", r.error().message);
+                    }
                     continue;
                 }
             }

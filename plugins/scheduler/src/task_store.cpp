@@ -535,6 +535,18 @@ Result<void> TaskStore::undelivered(const NodeCommand& c, const std::string& why
     });
 }
 
+Result<void> TaskStore::fail_unsendable(const NodeCommand& c, const std::string& cause,
+                                        const std::string& why) {
+    return transact_with_events(db_, events_, [&](pqxx::work& tx, EventBatch& events) {
+        auto t = lock_task_with_flags(tx, c.task_id);
+        if (t["attempt_id"].is_null() || t["attempt_id"].as<std::string>() != c.attempt_id ||
+            t["state"].as<std::string>() != "assigned") {
+            return;
+        }
+        end_attempt(tx, events, policy_, t, c.attempt_id, "failed", cause, std::nullopt, why);
+    });
+}
+
 Result<std::vector<NodeCommand>> TaskStore::expire() {
     return transact_with_events(db_, events_, [&](pqxx::work& tx, EventBatch& events) {
         std::vector<NodeCommand> commands;

@@ -125,6 +125,21 @@ TEST_CASE("a task's inputs are fetched before it runs and its outputs uploaded a
     CHECK(log.find("task-says-hello") != std::string::npos);
     CHECK(log.find("fetched " + p + "in/data.txt") != std::string::npos);
 
+    // An input that does not exist fails the attempt before it reaches the node.
+    json missing = spec;
+    missing["inputs"] = {{{"key", p + "in/nothing.txt"}, {"path", "x"}}};
+    missing["outputs"] = json::array();
+    auto second = k.call("POST", "/v1/tasks", missing.dump());
+    REQUIRE(second.status == 201);
+    const auto second_id = second.json()["task"]["id"].get<std::int64_t>();
+    REQUIRE(test::wait_until(
+        [&] {
+            t = k.call("GET", "/v1/tasks/" + std::to_string(second_id)).json();
+            return t["task"]["state"] == "failed";
+        },
+        60s));
+    CHECK(t["task"]["cause"] == "input_missing");
+
     agent.signal(SIGTERM);
     agent.wait(15s);
     test::shell("docker rm -f $(docker ps -aq --filter label=unidesk.node=" + node +
