@@ -19,11 +19,21 @@ public:
     time_point now() const override { return std::chrono::system_clock::now(); }
 };
 
-std::shared_ptr<S3Backend> backend(const std::string& secret_override = {}) {
+std::shared_ptr<S3Backend> backend(const std::string& secret_override = {},
+                                   bool path_style = true) {
     static WallClock clock;
     auto env = test::s3_settings_from_env();
     S3Options o;
     o.endpoint = env.endpoint;
+    o.path_style = path_style;
+    if (!path_style) {
+        // The bucket becomes part of the host name: BUCKET.localhost resolves to loopback, and
+        // tools/ceph-rgw.sh tells the gateway that localhost is its DNS name.
+        auto at = o.endpoint.find("127.0.0.1");
+        if (at != std::string::npos) {
+            o.endpoint.replace(at, 9, "localhost");
+        }
+    }
     o.bucket = env.bucket;
     o.access_key = env.access_key;
     o.secret_key = secret_override.empty() ? env.secret_key : secret_override;
@@ -73,4 +83,21 @@ TEST_CASE("a presigned URL past its lifetime is refused by the store", "[storage
     auto url = b->presign(StorageMethod::get, key, 1s).value();
     REQUIRE(test::wait_until([&] { return test::request_url("GET", url.url).status == 403; }, 10s));
     REQUIRE(b->remove(key));
+}
+
+TEST_CASE("virtual-host style reaches the same bucket as path style", "[storage][s3]") {
+    auto path = backend();
+    auto vhost = backend("", false);
+    const std::string key = "vhost/" + std::to_string(::getpid()) + "/a b.txt";
+    REQUIRE(path->put_small(key, "both ways"));
+    auto st = vhost->stat(key);
+    REQUIRE(st);
+    CHECK(st->size == 9);
+    auto url = vhost->presign(StorageMethod::get, key, 60s).value();
+    CHECK(url.url.find("://" + test::s3_settings_from_env().bucket + ".localhost:") !=
+          std::string::npos);
+    CHECK(test::request_url("GET", url.url).body == "both ways");
+    CHECK(vhost->list("vhost/" + std::to_string(::getpid()) + "/", "", 10)->objects.size() == 1);
+    REQUIRE(vhost->remove(key));
+    CHECK(path->stat(key).error().code == "object_not_found");
 }
