@@ -95,6 +95,8 @@ Try finish(CURL* h, CURLcode rc) {
 }
 
 // Runs `attempt` up to three times while it fails for a reason worth another try.
+// TODO: each try starts the transfer again from its first byte; a large input on a flaky link
+// may never arrive whole, where a ranged download resuming at the break would.
 Result<void> with_retries(const std::string& what, const FileLog& log,
                           const std::function<Result<void>(bool& retry)>& attempt) {
     const std::chrono::seconds waits[] = {std::chrono::seconds(1), std::chrono::seconds(4)};

@@ -487,6 +487,8 @@ void TaskManager::follow(Attempt& a, const std::string& logs_after) {
     }
     // Outputs go up whether the command succeeded or not (its partial results and logs are
     // worth keeping); not after a cancel or for an attempt the server replaced.
+    // TODO: an attempt resumed after an agent restart has no outputs here (its assignment is
+    // rebuilt from container labels, which do not hold them), so its files are not uploaded.
     std::string upload_failure;
     if (code && why != "stale" && why != "cancelled" && !a.task.outputs.empty()) {
         report(a, "uploading");

@@ -358,6 +358,8 @@ private:
         send_commands(*commands);
         // Only an end (or a node coming back) can free room for a queued task.
         const auto phase = r.body.value("phase", "");
+        // TODO: the log object is written from the rows stored when the final report arrives;
+        // log entries a node sends after it are in the table but not in the object.
         if (r.type == "task.status" &&
             (phase == "succeeded" || phase == "failed" || phase == "cancelled")) {
             const std::string attempt = r.body.value("attempt_id", "");

@@ -452,6 +452,8 @@ Result<std::filesystem::path> LocalStore::upload_dir(const std::string& key,
     return dir;
 }
 
+// TODO: an upload that is neither completed nor aborted keeps its parts in uploads/ for good;
+// nothing removes abandoned uploads yet.
 Result<std::string> LocalStore::start_multipart(const std::string& key) {
     if (auto r = require_storage_key(key); !r) {
         return r.error();

@@ -426,6 +426,9 @@ Result<ObjectInfo> S3Backend::stat(const std::string& key) {
     info.key = key;
     info.size = std::strtoull(r->headers["content-length"].c_str(), nullptr, 10);
     info.etag = unquoted(r->headers["etag"]);
+    // TODO: objects uploaded through presigned URLs carry no SHA-256 (the URL is signed before
+    // the content exists), so nodes can check only their size; the store's ETag is an MD5 or,
+    // for multipart objects, a digest of digests.
     info.sha256 = r->headers["x-amz-meta-sha256"];
     info.modified = parse_time(r->headers["last-modified"]);
     return info;
