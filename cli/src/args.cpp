@@ -43,7 +43,7 @@ const std::set<std::string>& value_options() {
 }
 
 const std::set<std::string>& list_options() {
-    static const std::set<std::string> kNames{"env", "label"};
+    static const std::set<std::string> kNames{"env", "label", "input", "output"};
     return kNames;
 }
 
