@@ -19,6 +19,9 @@ packages=(
     docker.io busybox-static
     # the browser that the web UI's end-to-end tests drive
     chromium
+    # a Ceph RADOS Gateway for storage-s3's tests (tools/ceph-rgw.sh); nginx, the storage
+    # benchmark's peer
+    ceph-mon ceph-osd radosgw ceph-common nginx
 )
 
 missing=()

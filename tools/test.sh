@@ -16,11 +16,21 @@ run_dir=$(mktemp -d /tmp/unidesk-test-XXXXXX)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cleanup() {
     "$top/tools/pg-cluster.sh" stop "$run_dir/pg" || true
+    "$top/tools/ceph-rgw.sh" stop "$run_dir/rgw" || true
     rm -rf "$run_dir"
 }
 trap cleanup EXIT
 export UNIDESK_TEST_PG_URL=$(./tools/pg-cluster.sh start "$run_dir/pg" "$port" fast)
 echo "test database cluster: $UNIDESK_TEST_PG_URL"
+
+# An S3-compatible store for storage-s3's tests: a RADOS Gateway in memory (about 15 s).
+rgw_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+rgw=$(./tools/ceph-rgw.sh start "$run_dir/rgw" "$rgw_port")
+export UNIDESK_TEST_S3_ENDPOINT=$(sed -n 's/^endpoint=//p' <<<"$rgw")
+export UNIDESK_TEST_S3_ACCESS_KEY=$(sed -n 's/^access_key=//p' <<<"$rgw")
+export UNIDESK_TEST_S3_SECRET_KEY=$(sed -n 's/^secret_key=//p' <<<"$rgw")
+export UNIDESK_TEST_S3_BUCKET=$(sed -n 's/^bucket=//p' <<<"$rgw")
+echo "test S3 store: $UNIDESK_TEST_S3_ENDPOINT bucket $UNIDESK_TEST_S3_BUCKET"
 
 # The provider protocol decoder under libFuzzer with the address and undefined-behaviour
 # sanitizers, briefly; a crash or a sanitizer report fails the run. Longer runs:

@@ -1,5 +1,7 @@
 #include "task_manager.hpp"
 
+#include "task_files.hpp"
+
 #include "agent_logging.hpp"
 
 #include "core/time_format.hpp"
@@ -348,6 +350,14 @@ void TaskManager::run_fresh(const std::shared_ptr<Attempt>& self) {
         report(a, "failed", "git_fetch_failed", out.error().message);
         return;
     }
+    if (!t.inputs.empty()) {
+        auto fetched = fetch_inputs(t.inputs, workspace,
+                                    [&](const std::string& line) { log(a, "agent", line); });
+        if (!fetched) {
+            report(a, "failed", "input_fetch_failed", fetched.error().message);
+            return;
+        }
+    }
     if (end_if_stopped()) {
         return;
     }
@@ -475,6 +485,22 @@ void TaskManager::follow(Attempt& a, const std::string& logs_after) {
     if (why == "shutdown") {
         return;
     }
+    // Outputs go up whether the command succeeded or not (its partial results and logs are
+    // worth keeping); not after a cancel or for an attempt the server replaced.
+    // TODO: an attempt resumed after an agent restart has no outputs here (its assignment is
+    // rebuilt from container labels, which do not hold them), so its files are not uploaded.
+    std::string upload_failure;
+    if (code && why != "stale" && why != "cancelled" && !a.task.outputs.empty()) {
+        report(a, "uploading");
+        const auto workspace =
+            std::filesystem::path(config_.work_dir) / "tasks" / a.task.attempt_id / "workspace";
+        auto uploaded = upload_outputs(a.task.outputs, workspace,
+                                       [&](const std::string& line) { log(a, "agent", line); });
+        if (!uploaded) {
+            upload_failure = uploaded.error().message;
+            log(a, "agent", "outputs not uploaded: " + upload_failure + "\n");
+        }
+    }
     if (why != "stale") {
         if (!code) {
             report(a, "failed", "agent_error", code.error().message);
@@ -484,6 +510,8 @@ void TaskManager::follow(Attempt& a, const std::string& logs_after) {
                    *code);
         } else if (why == "cancelled") {
             report(a, "cancelled", "cancelled", "stopped on request", *code);
+        } else if (*code == 0 && !upload_failure.empty()) {
+            report(a, "failed", "output_upload_failed", upload_failure, *code);
         } else if (*code == 0) {
             report(a, "succeeded", {}, {}, *code);
         } else {

@@ -14,8 +14,8 @@ namespace {
 const std::vector<Command>& all_commands() {
     static const std::vector<Command> kCommands = [] {
         std::vector<Command> all;
-        for (auto group :
-             {health_commands(), account_commands(), node_commands(), task_commands()}) {
+        for (auto group : {health_commands(), account_commands(), node_commands(), task_commands(),
+                           storage_commands()}) {
             all.insert(all.end(), group.begin(), group.end());
         }
         return all;
@@ -68,7 +68,10 @@ std::size_t args_end(const Command& c, const Invocation& inv) {
 
 Result<void> check_invocation(const Command& c, const Invocation& inv) {
     const std::size_t given = args_end(c, inv) - c.words.size();
-    if (given != c.args.size()) {
+    // Arguments written "[NAME]" may be left out.
+    const auto required = static_cast<std::size_t>(std::count_if(
+        c.args.begin(), c.args.end(), [](const std::string& a) { return a.rfind('[', 0) != 0; }));
+    if (given < required || given > c.args.size()) {
         return usage_error("usage: unidesk " + command_line(c));
     }
     for (const auto& name : inv.option_names()) {

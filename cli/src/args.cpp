@@ -38,12 +38,12 @@ const std::set<std::string>& value_options() {
         "server",    "token",      "config",     "role",       "code-repo", "code-commit",
         "env-repo",  "env-commit", "dockerfile", "cpu",        "memory",    "gpus",
         "gpu-model", "priority",   "project",    "time-limit", "retries",   "from-checkout",
-        "state",     "node",       "limit"};
+        "state",     "node",       "limit",      "part-size",  "max-rate"};
     return kNames;
 }
 
 const std::set<std::string>& list_options() {
-    static const std::set<std::string> kNames{"env", "label"};
+    static const std::set<std::string> kNames{"env", "label", "input", "output"};
     return kNames;
 }
 

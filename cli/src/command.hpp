@@ -54,6 +54,7 @@ std::vector<Command> health_commands();
 std::vector<Command> account_commands();
 std::vector<Command> node_commands();
 std::vector<Command> task_commands();
+std::vector<Command> storage_commands();
 
 // Shared by the commands.
 

@@ -291,9 +291,10 @@ std::vector<Command> task_commands() {
     return {
         {{"submit"},
          {},
-         {"code-repo", "code-commit", "env-repo", "env-commit", "dockerfile", "env", "cpu",
-          "memory", "gpus", "gpu-model", "label", "priority", "project", "time-limit", "retries",
-          "retry-on-exit", "from-checkout", "wait", "quiet"},
+         {"code-repo", "code-commit", "env-repo", "env-commit",    "dockerfile",    "env",
+          "cpu",       "memory",      "gpus",     "gpu-model",     "label",         "priority",
+          "project",   "time-limit",  "retries",  "retry-on-exit", "from-checkout", "wait",
+          "quiet",     "input",       "output"},
          "(--code-repo URL --code-commit SHA | --from-checkout DIR) --env-repo URL "
          "--env-commit SHA [options] [--wait [--quiet]] [-- COMMAND ...]",
          "submit a task; prints its id (see cli/README.md for every option)",

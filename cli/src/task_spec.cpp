@@ -328,6 +328,30 @@ Result<nlohmann::json> parse_pairs(const std::vector<std::string>& pairs, std::s
     return ok_value(std::move(object));
 }
 
+// --input KEY=PATH (a KEY ending in '/' is a prefix: every object under it goes under the
+// folder PATH) and --output FOLDER=PREFIX, each repeatable; the server checks the keys and paths.
+Result<void> add_storage(nlohmann::json& spec, const Invocation& inv) {
+    for (const auto& given : inv.values_of("input")) {
+        const auto eq = given.rfind('=');
+        if (eq == std::string::npos || eq == 0 || eq + 1 == given.size()) {
+            return usage_error("--input takes KEY=PATH or PREFIX/=FOLDER, not '" + given + "'");
+        }
+        const auto source = given.substr(0, eq);
+        const bool prefix = source.back() == '/';
+        spec["inputs"].push_back(
+            {{prefix ? "prefix" : "key", source}, {"path", given.substr(eq + 1)}});
+    }
+    for (const auto& given : inv.values_of("output")) {
+        const auto eq = given.find('=');
+        if (eq == std::string::npos || eq == 0 || eq + 1 == given.size()) {
+            return usage_error("--output takes FOLDER=PREFIX, not '" + given + "'");
+        }
+        spec["outputs"].push_back(
+            {{"path", given.substr(0, eq)}, {"prefix", given.substr(eq + 1)}});
+    }
+    return {};
+}
+
 Result<nlohmann::json> build_task_spec(const Invocation& inv,
                                        const std::vector<std::string>& command,
                                        const std::optional<CodeSource>& code) {
@@ -348,6 +372,9 @@ Result<nlohmann::json> build_task_spec(const Invocation& inv,
             return object.error();
         }
         spec["env"] = *object;
+    }
+    if (auto files = add_storage(spec, inv); !files) {
+        return files.error();
     }
     if (!command.empty()) {
         spec["command"] = command;

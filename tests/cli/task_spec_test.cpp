@@ -93,19 +93,37 @@ TEST_CASE("integers are checked against their range", "[cli][task_spec]") {
 
 TEST_CASE("a TaskSpec carries every option given and nothing else", "[cli][task_spec]") {
     auto args = required_options();
-    for (const char* a : {"--dockerfile",   "docker/Dockerfile.gpu",
-                          "--env",          "A=1",
-                          "--env",          "B=x=y",
-                          "--cpu",          "1.5",
-                          "--memory",       "4G",
-                          "--gpus",         "2",
-                          "--gpu-model",    "A100",
-                          "--label",        "lab=b2",
-                          "--priority",     "5",
-                          "--project",      "vision",
-                          "--time-limit",   "90m",
-                          "--retries",      "2",
-                          "--retry-on-exit"}) {
+    for (const char* a : {"--dockerfile",
+                          "docker/Dockerfile.gpu",
+                          "--env",
+                          "A=1",
+                          "--env",
+                          "B=x=y",
+                          "--cpu",
+                          "1.5",
+                          "--memory",
+                          "4G",
+                          "--gpus",
+                          "2",
+                          "--gpu-model",
+                          "A100",
+                          "--label",
+                          "lab=b2",
+                          "--priority",
+                          "5",
+                          "--project",
+                          "vision",
+                          "--time-limit",
+                          "90m",
+                          "--retries",
+                          "2",
+                          "--retry-on-exit",
+                          "--input",
+                          "data/train.csv=in/train.csv",
+                          "--input",
+                          "data/images/=images",
+                          "--output",
+                          "out=runs/42"}) {
         args.push_back(a);
     }
     const auto spec =
@@ -124,7 +142,10 @@ TEST_CASE("a TaskSpec carries every option given and nothing else", "[cli][task_
         "priority": 5,
         "project": "vision",
         "time_limit_s": 5400,
-        "retry": {"max_attempts": 2, "on_exit_nonzero": true}
+        "retry": {"max_attempts": 2, "on_exit_nonzero": true},
+        "inputs": [{"key": "data/train.csv", "path": "in/train.csv"},
+                   {"prefix": "data/images/", "path": "images"}],
+        "outputs": [{"path": "out", "prefix": "runs/42"}]
     })"));
 
     const auto minimal = build_task_spec(parsed(required_options()), {}, std::nullopt);

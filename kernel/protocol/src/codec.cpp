@@ -236,6 +236,30 @@ TaskAssign read_task_assign(FieldReader& r, const json& b) {
         }
     }
     m.time_limit_s = r.number(b, p, "time_limit_s");
+    if (const json* inputs = b.contains("inputs") ? r.array(b, p, "inputs") : nullptr) {
+        for (std::size_t i = 0; i < inputs->size(); ++i) {
+            const std::string ip = "body.inputs[" + std::to_string(i) + "]";
+            const json& in = (*inputs)[i];
+            TaskInput t;
+            t.key = r.text(in, ip, "key");
+            t.path = r.text(in, ip, "path");
+            t.url = r.text(in, ip, "url");
+            t.size = r.number(in, ip, "size");
+            t.sha256 = r.opt_text(in, ip, "sha256");
+            m.inputs.push_back(std::move(t));
+        }
+    }
+    if (const json* outputs = b.contains("outputs") ? r.array(b, p, "outputs") : nullptr) {
+        for (std::size_t i = 0; i < outputs->size(); ++i) {
+            const std::string op = "body.outputs[" + std::to_string(i) + "]";
+            const json& out = (*outputs)[i];
+            TaskOutput t;
+            t.path = r.text(out, op, "path");
+            t.prefix = r.text(out, op, "prefix");
+            t.upload_url = r.text(out, op, "upload_url");
+            m.outputs.push_back(std::move(t));
+        }
+    }
     return m;
 }
 
@@ -387,7 +411,27 @@ struct BodyJson {
                  {{"cpu_millis", m.resources.cpu_millis},
                   {"memory_bytes", m.resources.memory_bytes},
                   {"gpu_indices", m.resources.gpu_indices}}},
-                {"time_limit_s", m.time_limit_s}};
+                {"time_limit_s", m.time_limit_s},
+                {"inputs", inputs_json(m.inputs)},
+                {"outputs", outputs_json(m.outputs)}};
+    }
+    static json inputs_json(const std::vector<TaskInput>& inputs) {
+        json out = json::array();
+        for (const auto& i : inputs) {
+            out.push_back({{"key", i.key},
+                           {"path", i.path},
+                           {"url", i.url},
+                           {"size", i.size},
+                           {"sha256", i.sha256}});
+        }
+        return out;
+    }
+    static json outputs_json(const std::vector<TaskOutput>& outputs) {
+        json out = json::array();
+        for (const auto& o : outputs) {
+            out.push_back({{"path", o.path}, {"prefix", o.prefix}, {"upload_url", o.upload_url}});
+        }
+        return out;
     }
     json operator()(const TaskCancel& m) const {
         return {{"attempt_id", m.attempt_id}, {"reason", m.reason}, {"grace_s", m.grace_s}};

@@ -28,15 +28,16 @@ nlohmann::json health_entry_json(const HealthReport& r) {
 }
 
 void HealthRegistry::set_check(Group group, const std::string& name,
-                               std::function<HealthReport()> check) {
+                               std::function<HealthReport()> check, nlohmann::json extra) {
     std::lock_guard lock(mu_);
     for (auto& e : entries_) {
         if (e.group == group && e.name == name) {
             e.check = std::move(check);
+            e.extra = std::move(extra);
             return;
         }
     }
-    entries_.push_back(Entry{group, name, std::move(check)});
+    entries_.push_back(Entry{group, name, std::move(check), std::move(extra)});
 }
 
 void HealthRegistry::remove(Group group, const std::string& name) {
@@ -59,11 +60,15 @@ nlohmann::json HealthRegistry::report() const {
     for (const auto& e : entries) {
         HealthReport r = run_check(e.check);
         any_not_ok = any_not_ok || r.state != HealthState::ok;
+        auto entry = health_entry_json(r);
+        if (e.extra.is_object()) {
+            entry.update(e.extra);
+        }
         if (e.group == Group::component) {
             database_down = database_down || (e.name == "database" && r.state == HealthState::down);
-            components[e.name] = health_entry_json(r);
+            components[e.name] = std::move(entry);
         } else {
-            plugins[e.name] = health_entry_json(r);
+            plugins[e.name] = std::move(entry);
         }
     }
 

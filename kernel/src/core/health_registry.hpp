@@ -24,8 +24,10 @@ class HealthRegistry {
 public:
     enum class Group { component, plugin };
 
-    //! Replaces an entry of the same group and name.
-    void set_check(Group group, const std::string& name, std::function<HealthReport()> check);
+    //! Replaces an entry of the same group and name. `extra` (an object) adds fixed fields to
+    //! the entry, e.g. {"backend": "local"}.
+    void set_check(Group group, const std::string& name, std::function<HealthReport()> check,
+                   nlohmann::json extra = nullptr);
     void remove(Group group, const std::string& name);
 
     //! {"status": "ok|degraded|down", "components": {name: {status, reason}},
@@ -40,6 +42,7 @@ private:
         Group group;
         std::string name;
         std::function<HealthReport()> check;
+        nlohmann::json extra;
     };
     mutable std::mutex mu_;
     std::vector<Entry> entries_;

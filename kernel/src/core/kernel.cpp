@@ -33,10 +33,12 @@
 namespace unidesk::kernel {
 namespace {
 
-// The storage registry; backends arrive with the storage plugins. Until a backend of the
-// configured name registers, active() answers nullptr and callers report storage as down.
+// The storage registry. Until a backend of the configured name (`storage.backend`) registers,
+// active() answers nullptr and callers report storage as down.
 class StorageRegistryImpl final : public StorageRegistry {
 public:
+    explicit StorageRegistryImpl(std::string active_name) : active_name_(std::move(active_name)) {}
+
     void register_backend(std::shared_ptr<StorageBackend> backend) override {
         std::lock_guard lock(mu_);
         backends_[backend->name()] = std::move(backend);
@@ -50,10 +52,20 @@ public:
         auto it = backends_.find(active_name_);
         return it == backends_.end() ? nullptr : it->second;
     }
+    std::string active_name() override { return active_name_; }
+
+    // Asks the active backend itself; a backend that is named but not running is down.
+    HealthReport health() {
+        auto backend = active();
+        if (!backend) {
+            return {HealthState::down, "storage backend '" + active_name_ + "' is not running"};
+        }
+        return backend->health();
+    }
 
 private:
     std::mutex mu_;
-    std::string active_name_;  // TODO: storage.backend config key arrives with storage plugins
+    const std::string active_name_;
     std::map<std::string, std::shared_ptr<StorageBackend>> backends_;
 };
 
@@ -158,6 +170,7 @@ struct Kernel::Impl {
     explicit Impl(KernelConfig c)
         : config(std::move(c)),
           workers(static_cast<std::size_t>(config.worker_threads)),
+          storage(config.storage_backend),
           pool(config.database, get_logger("kernel.db")),
           bus(pool, get_logger("kernel.events")),
           auth(pool, bus, clock, get_logger("kernel.auth")),
@@ -178,6 +191,17 @@ void Kernel::Impl::register_health_and_metrics() {
         return pool.available() ? HealthReport{}
                                 : HealthReport{HealthState::down, "database unavailable"};
     });
+    // Storage is listed once a storage plugin is enabled: a kernel without one has no storage,
+    // as one without listeners.provider has no provider link.
+    bool storage_enabled = false;
+    for (const auto& name : config.plugins_enabled) {
+        storage_enabled = storage_enabled || name.rfind("storage-", 0) == 0;
+    }
+    if (storage_enabled) {
+        health.set_check(HealthRegistry::Group::component, "storage",
+                         [this] { return storage.health(); },
+                         {{"backend", config.storage_backend}});
+    }
     metrics.add_gauge("unidesk_db_pool_size", "Most database connections the pool opens.",
                       [this] { return pool.stats().size; });
     metrics.add_gauge("unidesk_db_pool_open", "Database connections open now.",

@@ -218,6 +218,9 @@ const ConfigSchema& kernel_config_schema() {
         key("auth.initial_credentials_file", T::string, "",
             "If set, the first admin's password and API token are also written to this file "
             "(mode 0600) on the start that creates them."),
+        key("storage.backend", T::string, "local",
+            "Name of the active storage backend: \"local\" (plugin storage-local) or \"s3\" "
+            "(plugin storage-s3). Its plugin must be enabled; /health shows it."),
         key("plugins.dir", T::string, "plugins",
             "Folder holding libunidesk-plugin-NAME.so files; relative to the config file."),
         key("plugins.enabled", T::string_list, json::array(),
@@ -374,6 +377,13 @@ Result<KernelConfig> parse_kernel_config(const std::string& toml_text, const std
     const json& a = resolved["auth"];
     cfg.initial_admin = a["initial_admin"].get<std::string>();
     cfg.initial_credentials_file = a["initial_credentials_file"].get<std::string>();
+
+    cfg.storage_backend = resolved["storage"]["backend"].get<std::string>();
+    if (cfg.storage_backend.empty() ||
+        cfg.storage_backend.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_") !=
+            std::string::npos) {
+        return config_error(origin, "key storage.backend must be a plain name such as \"local\"");
+    }
 
     const json& p = resolved["plugins"];
     std::filesystem::path base = std::filesystem::path(origin).parent_path();

@@ -63,6 +63,8 @@ struct KernelConfig {
     std::string initial_admin = "admin";
     std::filesystem::path initial_credentials_file;  // empty: print them only
 
+    std::string storage_backend = "local";  // the StorageBackend::name() that is active
+
     std::filesystem::path plugin_dir;
     std::vector<std::string> plugins_enabled;
     //! Raw [plugin.NAME] sections, validated against each plugin's descriptor once loaded.

@@ -25,7 +25,7 @@
 namespace unidesk {
 
 //! Bumped whenever any type in plugin-api/ changes layout or meaning.
-inline constexpr std::uint32_t kPluginApiVersion = 3;
+inline constexpr std::uint32_t kPluginApiVersion = 4;
 
 enum class PluginKind { scheduler, projects, gateway, storage, other };
 

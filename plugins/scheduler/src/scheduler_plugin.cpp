@@ -7,7 +7,9 @@
 // once when a task is submitted, retried or reported. stop() ends that thread and removes the
 // report handler before it returns.
 
+#include "crypto.hpp"
 #include "task_spec.hpp"
+#include "task_storage.hpp"
 #include "task_store.hpp"
 
 #include <unidesk/plugin.hpp>
@@ -98,7 +100,16 @@ const PluginDescriptor& describe() {
              {"retry_base_delay_s", ConfigType::integer, 5,
               "Delay before the first automatic retry; it doubles with each attempt."},
              {"retry_max_delay_s", ConfigType::integer, 300,
-              "The longest delay between automatic retries."}},
+              "The longest delay between automatic retries."},
+             {"public_url", ConfigType::string, "",
+              "Base URL at which nodes reach the public listener; a task's outputs are "
+              "uploaded through a capability URL starting with it."},
+             {"capability_secret", ConfigType::string, "",
+              "Key of the HMAC that signs output capability URLs, the same on every kernel "
+              "instance; empty: a random one per process (one instance only)."},
+             {"storage_url_margin_s", ConfigType::integer, 3600,
+              "Presigned URLs of a task live its time limit plus this many seconds (a task "
+              "without a limit: a day plus this)."}},
         .migrations = {{1, "create tasks, attempts and logs", kSchema},
                        {2, "record the task slots of each node",
                         "CREATE TABLE scheduler_node_slots (node text PRIMARY KEY, "
@@ -141,8 +152,20 @@ public:
                       std::chrono::seconds(c["retry_base_delay_s"].get<std::int64_t>()),
                       std::chrono::seconds(c["retry_max_delay_s"].get<std::int64_t>())};
         store_.emplace(ctx.database(), ctx.events(), policy);
+        TaskStorageOptions storage_options;
+        storage_options.public_url = c["public_url"].get<std::string>();
+        storage_options.secret = c["capability_secret"].get<std::string>();
+        if (storage_options.secret.empty()) {
+            storage_options.secret = storage::random_hex(32);
+        }
+        storage_options.margin =
+            std::chrono::seconds(c["storage_url_margin_s"].get<std::int64_t>());
+        storage_.emplace(ctx, storage_options);
 
         if (auto r = add_routes(); !r) {
+            return r.error();
+        }
+        if (auto r = storage_->add_routes(ctx.router()); !r) {
             return r.error();
         }
         if (ProviderLink* link = ctx.provider_link()) {
@@ -335,6 +358,16 @@ private:
         send_commands(*commands);
         // Only an end (or a node coming back) can free room for a queued task.
         const auto phase = r.body.value("phase", "");
+        // TODO: the log object is written from the rows stored when the final report arrives;
+        // log entries a node sends after it are in the table but not in the object.
+        if (r.type == "task.status" &&
+            (phase == "succeeded" || phase == "failed" || phase == "cancelled")) {
+            const std::string attempt = r.body.value("attempt_id", "");
+            const auto dash = attempt.find("-a");
+            if (attempt.size() > 1 && attempt[0] == 't' && dash != std::string::npos) {
+                storage_->store_log(std::atoll(attempt.substr(1, dash - 1).c_str()), attempt);
+            }
+        }
         if (r.type == "register.running" || phase == "succeeded" || phase == "failed" ||
             phase == "cancelled" || phase == "rejected") {
             poke();
@@ -378,7 +411,22 @@ private:
     }
 
     void send_commands(const std::vector<NodeCommand>& commands) {
-        for (const auto& c : commands) {
+        for (const auto& original : commands) {
+            NodeCommand c = original;
+            if (c.type == "task.assign") {
+                // Presigned just before sending, so that a URL's life starts with the attempt.
+                if (auto r = storage_->resolve(c.body); !r) {
+                    log_->warn("task.assign not sent node={} attempt={} error=\"{}\"", c.node,
+                               c.attempt_id, r.error().message);
+                    // A missing input stays missing; a store that is down may come back.
+                    if (r.error().errc == Errc::unavailable) {
+                        store_->undelivered(c, r.error().message);
+                    } else {
+                        store_->fail_unsendable(c, "input_missing", r.error().message);
+                    }
+                    continue;
+                }
+            }
             auto sent = ctx_->provider_link()->send(c.node, c.type, c.body);
             if (sent) {
                 log_->info("{} sent node={} attempt={}", c.type, c.node, c.attempt_id);
@@ -410,6 +458,7 @@ private:
     KernelContext* ctx_ = nullptr;
     std::shared_ptr<spdlog::logger> log_;
     std::optional<TaskStore> store_;
+    std::optional<TaskStorage> storage_;
     std::chrono::milliseconds interval_{500};
     std::thread dispatcher_;
     std::mutex mu_;

@@ -1,5 +1,7 @@
 #include "task_spec.hpp"
 
+#include "unidesk/storage.hpp"
+
 #include <algorithm>
 #include <filesystem>
 #include <limits>
@@ -62,6 +64,70 @@ Result<json> string_map(const json& in, const char* key) {
     return ok_value(in[key]);
 }
 
+bool is_workspace_path(const std::string& p) {
+    return !p.empty() && p.size() <= 1024 && p[0] != '/' && !check_storage_key(p) &&
+           p.find('\0') == std::string::npos;
+}
+
+// inputs: [{"key": K | "prefix": P, "path": "in/file"}]; outputs: [{"path": "out", "prefix":
+// "results/"}]. Paths are relative to the workspace and stay inside it.
+Result<void> normalize_storage(const json& in, json& out) {
+    out["inputs"] = json::array();
+    out["outputs"] = json::array();
+    const json inputs = in.value("inputs", json::array());
+    if (!inputs.is_array() || inputs.size() > 100) {
+        return invalid("field 'inputs' must be a list of at most 100 inputs");
+    }
+    for (const auto& i : inputs) {
+        if (!i.is_object() || !i.contains("path") || !i["path"].is_string() ||
+            i.contains("key") == i.contains("prefix")) {
+            return invalid("each input must be {\"key\" or \"prefix\", \"path\"}");
+        }
+        const bool whole = i.contains("key");
+        const json& name = whole ? i["key"] : i["prefix"];
+        if (!name.is_string() || (whole && check_storage_key(name.get<std::string>())) ||
+            (!whole && name.get<std::string>().empty())) {
+            return invalid("an input's key or prefix is not a valid storage key");
+        }
+        auto path = i["path"].get<std::string>();
+        while (!whole && !path.empty() && path.back() == '/') {
+            path.pop_back();
+        }
+        if (!is_workspace_path(path)) {
+            return invalid(
+                "an input's path must be a relative path inside the workspace, "
+                "without '.' or '..' segments");
+        }
+        out["inputs"].push_back({{whole ? "key" : "prefix", name}, {"path", path}});
+    }
+    const json outputs = in.value("outputs", json::array());
+    if (!outputs.is_array() || outputs.size() > 10) {
+        return invalid("field 'outputs' must be a list of at most 10 outputs");
+    }
+    for (const auto& o : outputs) {
+        if (!o.is_object() || !o.contains("path") || !o["path"].is_string() ||
+            !o.contains("prefix") || !o["prefix"].is_string()) {
+            return invalid("each output must be {\"path\", \"prefix\"}");
+        }
+        auto path = o["path"].get<std::string>();
+        while (!path.empty() && path.back() == '/') {
+            path.pop_back();
+        }
+        auto prefix = o["prefix"].get<std::string>();
+        auto trimmed = prefix;
+        while (!trimmed.empty() && trimmed.back() == '/') {
+            trimmed.pop_back();
+        }
+        if (!is_workspace_path(path) || check_storage_key(trimmed)) {
+            return invalid(
+                "an output needs a relative folder in the workspace and a valid "
+                "storage prefix");
+        }
+        out["outputs"].push_back({{"path", path}, {"prefix", trimmed + "/"}});
+    }
+    return {};
+}
+
 }  // namespace
 
 Result<json> normalize_spec(const json& in) {
@@ -71,7 +137,8 @@ Result<json> normalize_spec(const json& in) {
     static const std::set<std::string> known = {"code_repo_url", "code_commit_id",  "env_repo_url",
                                                 "env_commit_id", "dockerfile_path", "command",
                                                 "env",           "resources",       "priority",
-                                                "project",       "time_limit_s",    "retry"};
+                                                "project",       "time_limit_s",    "retry",
+                                                "inputs",        "outputs"};
     for (const auto& [k, v] : in.items()) {
         if (!known.count(k)) {
             return invalid("field '" + k + "' is not part of a task");
@@ -183,6 +250,9 @@ Result<json> normalize_spec(const json& in) {
     }
     out["retry"] = {{"max_attempts", *attempts},
                     {"on_exit_nonzero", retry.value("on_exit_nonzero", false)}};
+    if (auto r = normalize_storage(in, out); !r) {
+        return r.error();
+    }
     return ok_value(std::move(out));
 }
 

@@ -342,7 +342,10 @@ json assign_body(const std::string& attempt, std::int64_t task, const json& spec
              {{"cpu_millis", r["cpu_millis"]},
               {"memory_bytes", r["memory_bytes"]},
               {"gpu_indices", gpus}}},
-            {"time_limit_s", spec["time_limit_s"]}};
+            {"time_limit_s", spec["time_limit_s"]},
+            // As submitted; the plugin swaps them for presigned URLs when it sends the command.
+            {"inputs", spec.value("inputs", json::array())},
+            {"outputs", spec.value("outputs", json::array())}};
 }
 
 // Ends the task's current attempt as the node (or the scheduler) says, and decides what
@@ -529,6 +532,18 @@ Result<void> TaskStore::undelivered(const NodeCommand& c, const std::string& why
             c.task_id);
         events.add(event("task.requeued", c.task_id, kPlugin,
                          {{"attempt_id", c.attempt_id}, {"reason", why}}));
+    });
+}
+
+Result<void> TaskStore::fail_unsendable(const NodeCommand& c, const std::string& cause,
+                                        const std::string& why) {
+    return transact_with_events(db_, events_, [&](pqxx::work& tx, EventBatch& events) {
+        auto t = lock_task_with_flags(tx, c.task_id);
+        if (t["attempt_id"].is_null() || t["attempt_id"].as<std::string>() != c.attempt_id ||
+            t["state"].as<std::string>() != "assigned") {
+            return;
+        }
+        end_attempt(tx, events, policy_, t, c.attempt_id, "failed", cause, std::nullopt, why);
     });
 }
 

@@ -74,6 +74,10 @@ public:
     Result<std::vector<NodeCommand>> dispatch(const std::string& instance);
     //! A task.assign that could not be sent: the task goes back to the queue.
     Result<void> undelivered(const NodeCommand& command, const std::string& why);
+    //! An assignment that cannot be sent and never could be (an input that does not exist):
+    //! its attempt fails with `cause`, and the retry policy decides what follows.
+    Result<void> fail_unsendable(const NodeCommand& command, const std::string& cause,
+                                 const std::string& why);
     //! Attempts not accepted in time go back to the queue; attempts whose node has been offline
     //! past the grace are lost. The stale-attempt commands to send.
     Result<std::vector<NodeCommand>> expire();

@@ -116,6 +116,7 @@ public:
     void register_backend(std::shared_ptr<StorageBackend>) override {}
     void unregister_backend(const std::string&) override {}
     std::shared_ptr<StorageBackend> active() override { return nullptr; }
+    std::string active_name() override { return "local"; }
 };
 
 class FixedClock final : public Clock {

@@ -93,6 +93,28 @@ struct TaskResources {
     bool operator==(const TaskResources&) const = default;
 };
 
+//! One object to download before the command: a presigned GET URL and where the file goes.
+struct TaskInput {
+    std::string key;   // the storage key, for messages
+    std::string path;  // relative to the workspace, '/'-separated, no ".." segment
+    std::string url;   // presigned GET, valid past the task's time limit
+    std::uint64_t size = 0;
+    std::string sha256;  // lower-case hex; empty when the backend does not know it
+
+    bool operator==(const TaskInput&) const = default;
+};
+
+//! A workspace folder whose files are uploaded after the command, under a storage prefix. The
+//! agent asks `upload_url` (a capability URL of this attempt alone, on the server's public
+//! listener) for a presigned PUT URL per file; see docs/reference/provider-protocol.md.
+struct TaskOutput {
+    std::string path;    // folder relative to the workspace
+    std::string prefix;  // storage key prefix the files go under
+    std::string upload_url;
+
+    bool operator==(const TaskOutput&) const = default;
+};
+
 //! Run one attempt of a task. Only references: repository URLs and commits, never contents.
 struct TaskAssign {
     std::string attempt_id;
@@ -105,7 +127,9 @@ struct TaskAssign {
     std::vector<std::string> command;  // argv; empty: the image's own command
     std::map<std::string, std::string> env;
     TaskResources resources;
-    std::uint64_t time_limit_s = 0;  // 0: none
+    std::uint64_t time_limit_s = 0;   // 0: none
+    std::vector<TaskInput> inputs;    // absent from older servers: none
+    std::vector<TaskOutput> outputs;  // absent from older servers: none
 
     bool operator==(const TaskAssign&) const = default;
 };
