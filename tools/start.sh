@@ -20,7 +20,7 @@ node_name=$(hostname -s | tr -c 'A-Za-z0-9._\n-' '-')
 ./tools/build.sh
 # The web UI, built to web/dist, which the gateway plugin serves.
 if [ -f web/package.json ]; then
-    (cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build >/dev/null)
+    (cd web && npm run build >/dev/null)
 fi
 # The local agent runs tasks with this machine's Docker engine.
 ./tools/dockerd.sh
@@ -38,7 +38,9 @@ if [ ! -f "$state/kernel.toml" ]; then
     sed -e "s|@DATABASE_URL@|$db_url|" -e "s|@API_PORT@|$api_port|" \
         -e "s|@PROVIDER_PORT@|$provider_port|" -e "s|@PLUGIN_DIR@|$top/build/plugins|" \
         -e "s|@WEB_PORT@|$web_port|" -e "s|@WEB_DIR@|$top/web/dist|" \
+        -e "s|@STATE_DIR@|$state|" -e "s|@STORAGE_SECRET@|$(openssl rand -hex 32)|" \
         config/local.toml.in >"$state/kernel.toml"
+    chmod 600 "$state/kernel.toml"  # it holds the storage signing secret
 fi
 
 stop_all() {
