@@ -61,6 +61,9 @@ def curl(args):
 
 
 def measure(pids_of, args):
+    # Each transfer starts with no dirty pages waiting to be written back, so neither server
+    # pays for the other's writes (the sync itself is not timed).
+    os.sync()
     pids = pids_of()
     before = cpu_seconds(pids)
     seconds = curl(args)

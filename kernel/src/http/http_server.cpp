@@ -10,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -655,7 +656,16 @@ struct StreamExchange final : BodyReader, ResponseStream {
           parser(std::move(head)) {
         parser.body_limit(boost::none);
         expects_continue = beast::iequals(parser.get()[http::field::expect], "100-continue");
+        // A body of declared length needs no parsing: it is read straight into the caller's
+        // buffer, in as few socket reads as the data allows. Chunked bodies go through the
+        // parser.
+        if (auto n = parser.content_length(); n && !parser.chunked()) {
+            direct_remaining = *n;
+        }
     }
+
+    //! Whether the whole request body has been read.
+    bool body_done() const { return direct_remaining ? *direct_remaining == 0 : parser.is_done(); }
 
     std::optional<std::uint64_t> content_length() const override {
         auto n = parser.content_length();
@@ -694,7 +704,7 @@ struct StreamExchange final : BodyReader, ResponseStream {
         } else {
             res.chunked(true);
         }
-        res.keep_alive(parser.get().keep_alive() && parser.is_done() && !stopping);
+        res.keep_alive(parser.get().keep_alive() && body_done() && !stopping);
         return on_strand(do_begin());
     }
 
@@ -729,7 +739,7 @@ struct StreamExchange final : BodyReader, ResponseStream {
     }
 
     asio::awaitable<Result<std::size_t>> do_read(char* out, std::size_t max) {
-        if (parser.is_done()) {
+        if (body_done()) {
             co_return std::size_t{0};
         }
         error_code ec;
@@ -738,6 +748,9 @@ struct StreamExchange final : BodyReader, ResponseStream {
             http::response<http::empty_body> go_on{http::status::continue_, parser.get().version()};
             c.stream.expires_after(request_timeout);
             std::tie(ec, std::ignore) = co_await http::async_write(c.stream, go_on, kAwait);
+        }
+        if (!ec && direct_remaining) {
+            co_return co_await read_direct(out, max);
         }
         // Fill the caller's buffer (or reach the end of the body) before handing it back: each
         // hand-back is a round trip between threads, so few large pieces beat many small ones.
@@ -760,6 +773,27 @@ struct StreamExchange final : BodyReader, ResponseStream {
             co_return peer_gone();
         }
         co_return max - parser.get().body().size;
+    }
+
+    // Bytes that arrived with the header first, then the socket, until `max` bytes or the end
+    // of the declared body.
+    asio::awaitable<Result<std::size_t>> read_direct(char* out, std::size_t max) {
+        std::size_t want =
+            static_cast<std::size_t>(std::min<std::uint64_t>(max, *direct_remaining));
+        std::size_t got = asio::buffer_copy(asio::buffer(out, want), buffer.data());
+        buffer.consume(got);
+        if (got < want) {
+            c.stream.expires_after(request_timeout);
+            auto [ec, n] =
+                co_await asio::async_read(c.stream, asio::buffer(out + got, want - got), kAwait);
+            got += n;
+            if (ec) {
+                failed = true;
+                co_return peer_gone();
+            }
+        }
+        *direct_remaining -= got;
+        co_return got;
     }
 
     asio::awaitable<Result<void>> do_begin() {
@@ -812,6 +846,7 @@ struct StreamExchange final : BodyReader, ResponseStream {
     int status = 0;
     std::optional<std::uint64_t> declared;
     std::uint64_t sent = 0;
+    std::optional<std::uint64_t> direct_remaining;  // set for a body of declared length
     std::atomic<bool> failed{false};
 };
 
@@ -853,14 +888,14 @@ asio::awaitable<bool> HttpServer::Impl::serve_stream(Connection& c, beast::flat_
             answer = error_response(Errc::internal, "internal", "the handler answered nothing");
         }
         // A body left unread would be taken for the next request: close after answering.
-        keep_alive = exchange.parser.get().keep_alive() && exchange.parser.is_done() && !stopping;
+        keep_alive = exchange.parser.get().keep_alive() && exchange.body_done() && !stopping;
         auto res = to_beast(std::move(*answer), exchange.parser.get().version(), keep_alive);
         status = res.result_int();
         c.stream.expires_after(options.request_timeout);
         auto [ec, n] = co_await http::async_write(c.stream, res, kAwait);
         if (ec) {
             keep_alive = false;
-        } else if (!exchange.parser.is_done()) {
+        } else if (!exchange.body_done()) {
             co_await lingering_close(c);
         }
     }

@@ -349,7 +349,7 @@ Result<LocalStore::Received> LocalStore::receive_to_temp(
         return e;
     };
 
-    std::string buffer(kBufferBytes, '\0');
+    std::string buffer(kReceiveBytes, '\0');
     Sha256 hash;
     for (;;) {
         auto n = source(buffer.data(), buffer.size());
