@@ -19,12 +19,12 @@ interface StorageObject {
   size: number;
   sha256?: string;
   etag?: string;
-  modified?: string;
+  modified_at?: string;
 }
 
 interface ObjectPage {
   objects: StorageObject[];
-  next: string | null;
+  next: string | null; // "" on the last page
 }
 
 function useObjects(prefix: string, after: string) {
@@ -125,7 +125,7 @@ export function StoragePage() {
                         <td className="mono">{o.key.slice(prefix.length)}</td>
                         <td>{formatBytes(o.size)}</td>
                         <td>
-                          <When at={o.modified} />
+                          <When at={o.modified_at} />
                         </td>
                         <td className="mono muted" title={o.sha256}>
                           {o.sha256 ? o.sha256.slice(0, 16) : '—'}
