@@ -132,47 +132,34 @@ struct RouteTable::Route {
 
 Result<void> RouteTable::add(const std::string& owner, Listener listener, std::string method,
                              std::string pattern, HttpHandler handler, RouteOptions options) {
-    auto segments = parse_pattern(pattern);
-    if (!segments) {
-        return segments.error();
-    }
     if (!handler) {
         return make_error(Errc::invalid_argument, "route_invalid",
                           "route " + method + " " + pattern + " has no handler");
     }
-
-    return insert(std::make_shared<Route>(Route{owner,
-                                                listener,
-                                                std::move(method),
-                                                std::move(pattern),
-                                                std::move(*segments),
-                                                std::move(handler),
-                                                {},
-                                                std::move(options)}));
+    Route r{owner, listener,          std::move(method), std::move(pattern), {}, std::move(handler),
+            {},    std::move(options)};
+    return insert(std::make_shared<Route>(std::move(r)));
 }
 
 Result<void> RouteTable::add_stream(const std::string& owner, Listener listener, std::string method,
                                     std::string pattern, StreamHandler handler,
                                     RouteOptions options) {
-    auto segments = parse_pattern(pattern);
-    if (!segments) {
-        return segments.error();
-    }
     if (!handler) {
         return make_error(Errc::invalid_argument, "route_invalid",
                           "route " + method + " " + pattern + " has no handler");
     }
-    return insert(std::make_shared<Route>(Route{owner,
-                                                listener,
-                                                std::move(method),
-                                                std::move(pattern),
-                                                std::move(*segments),
-                                                {},
-                                                std::move(handler),
-                                                std::move(options)}));
+    Route r{owner, listener, std::move(method),  std::move(pattern),
+            {},    {},       std::move(handler), std::move(options)};
+    return insert(std::make_shared<Route>(std::move(r)));
 }
 
+// Parses the pattern and adds the route unless its method and shape are taken.
 Result<void> RouteTable::insert(std::shared_ptr<Route> route) {
+    auto segments = parse_pattern(route->pattern);
+    if (!segments) {
+        return segments.error();
+    }
+    route->segments = std::move(*segments);
     auto listener = route->listener;
     std::unique_lock lock(mu_);
     for (const auto& r : routes_) {

@@ -8,6 +8,7 @@
 // the thread the kernel gives a stream route; the live feed has one polling thread. stop()
 // joins that thread; the kernel stops the listeners (ending every live stream) before it.
 
+#include "crypto.hpp"
 #include "live_feed.hpp"
 #include "session_store.hpp"
 #include "web_files.hpp"
@@ -235,7 +236,7 @@ private:
         }
         if (changes_state(req.method)) {
             const std::string* sent = req.header("x-csrf-token");
-            if (sent == nullptr || !equal_in_constant_time(*sent, (*found)->csrf_token)) {
+            if (sent == nullptr || !storage::constant_time_equal(*sent, (*found)->csrf_token)) {
                 return Result<Principal>(make_error(
                     Errc::forbidden, "csrf_invalid",
                     "this request changes something and needs the X-CSRF-Token header of the "

@@ -1,45 +1,11 @@
 #include "session_store.hpp"
 
-#include <openssl/crypto.h>
-#include <openssl/rand.h>
-#include <openssl/sha.h>
-
-#include <array>
-#include <stdexcept>
+#include "crypto.hpp"
 
 namespace unidesk::gateway {
-namespace {
 
-std::string to_hex(const unsigned char* data, std::size_t n) {
-    static const char* digits = "0123456789abcdef";
-    std::string out;
-    out.reserve(n * 2);
-    for (std::size_t i = 0; i < n; ++i) {
-        out += digits[data[i] >> 4];
-        out += digits[data[i] & 0xf];
-    }
-    return out;
-}
-
-}  // namespace
-
-std::string sha256_hex(std::string_view s) {
-    std::array<unsigned char, SHA256_DIGEST_LENGTH> digest{};
-    SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), digest.data());
-    return to_hex(digest.data(), digest.size());
-}
-
-std::string random_hex(std::size_t n) {
-    std::string bytes(n, '\0');
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()), static_cast<int>(n)) != 1) {
-        throw std::runtime_error("the system's random source failed");
-    }
-    return to_hex(reinterpret_cast<const unsigned char*>(bytes.data()), n);
-}
-
-bool equal_in_constant_time(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
-}
+using storage::random_hex;
+using storage::sha256_hex;
 
 SessionStore::SessionStore(Database& db, EventBus& bus, Auth& auth, SessionOptions options)
     : db_(db), bus_(bus), auth_(auth), options_(options) {}

@@ -45,13 +45,6 @@ struct SessionView {
     std::string csrf_token;
 };
 
-//! SHA-256 of s as 64 lower-case hex digits.
-std::string sha256_hex(std::string_view s);
-//! n random bytes from OpenSSL as 2n hex digits.
-std::string random_hex(std::size_t n);
-//! Compares without leaking where two strings first differ.
-bool equal_in_constant_time(std::string_view a, std::string_view b);
-
 class SessionStore {
 public:
     SessionStore(Database& db, EventBus& bus, Auth& auth, SessionOptions options);
