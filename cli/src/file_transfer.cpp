@@ -130,6 +130,37 @@ Error transfer_error(const std::string& what) {
     return make_error(Errc::unavailable, "transfer_failed", what);
 }
 
+// What every transfer sets: the URL, progress reports, a connect deadline, a stall limit (under
+// 1 KiB/s for a minute is a failed transfer) and, when given, a rate cap.
+void set_common(CURL* h, const std::string& url, ProgressHook& hook, CURLoption rate_option,
+                std::uint64_t max_rate) {
+    curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &hook);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
+    if (max_rate > 0) {
+        curl_easy_setopt(h, rate_option, static_cast<curl_off_t>(max_rate));
+    }
+}
+
+// Runs the transfer: an error for a network failure or an answer other than 2xx.
+Result<void> perform(CURL* h, const std::string& what, const std::string& error_body) {
+    CURLcode rc = curl_easy_perform(h);
+    if (rc != CURLE_OK) {
+        return transfer_error(what + " failed: " + curl_easy_strerror(rc));
+    }
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    if (status < 200 || status >= 300) {
+        return transfer_error("the store answered HTTP " + std::to_string(status) + ": " +
+                              error_body.substr(0, 300));
+    }
+    return {};
+}
+
 }  // namespace
 
 Progress::Progress(bool enabled, std::uint64_t total, std::uint64_t already)
@@ -187,7 +218,7 @@ Result<Sent> put_file_range(const std::string& url, const std::filesystem::path&
     std::string body;
     Sent sent;
     CURL* h = curl.get();
-    curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+    set_common(h, url, hook, CURLOPT_MAX_SEND_SPEED_LARGE, max_rate);
     curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
     curl_easy_setopt(h, CURLOPT_READFUNCTION, read_file);
@@ -197,25 +228,8 @@ Result<Sent> put_file_range(const std::string& url, const std::filesystem::path&
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, etag_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &sent.etag);
-    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &hook);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-    // A stalled transfer (under 1 KiB/s for a minute) is a failed one.
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
-    if (max_rate > 0) {
-        curl_easy_setopt(h, CURLOPT_MAX_SEND_SPEED_LARGE, static_cast<curl_off_t>(max_rate));
-    }
-    CURLcode rc = curl_easy_perform(h);
-    if (rc != CURLE_OK) {
-        return transfer_error(std::string("upload failed: ") + curl_easy_strerror(rc));
-    }
-    long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    if (status < 200 || status >= 300) {
-        return transfer_error("the store answered HTTP " + std::to_string(status) + ": " +
-                              body.substr(0, 300));
+    if (auto done = perform(h, "upload", body); !done) {
+        return done.error();
     }
     return sent;
 }
@@ -232,27 +246,11 @@ Result<Received> get_to_file(const std::string& url, const std::filesystem::path
     Sink sink{&out, &hash, 0, {}, 0, curl.get()};
     ProgressHook hook{&progress, 0};
     CURL* h = curl.get();
-    curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+    set_common(h, url, hook, CURLOPT_MAX_RECV_SPEED_LARGE, max_rate);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_file);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
-    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &hook);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
-    if (max_rate > 0) {
-        curl_easy_setopt(h, CURLOPT_MAX_RECV_SPEED_LARGE, static_cast<curl_off_t>(max_rate));
-    }
-    CURLcode rc = curl_easy_perform(h);
-    if (rc != CURLE_OK) {
-        return transfer_error(std::string("download failed: ") + curl_easy_strerror(rc));
-    }
-    long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    if (status < 200 || status >= 300) {
-        return transfer_error("the store answered HTTP " + std::to_string(status) + ": " +
-                              sink.error_body.substr(0, 300));
+    if (auto done = perform(h, "download", sink.error_body); !done) {
+        return done.error();
     }
     out.flush();
     if (!out) {
