@@ -1,7 +1,7 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import type { FormEvent } from 'react';
-import { api, errorText } from '../api/client';
+import { api } from '../api/client';
 import { useTokens, useUsers } from '../api/queries';
 import type { ApiToken } from '../api/types';
 import { SecretOnce } from '../components/SecretOnce';
@@ -9,6 +9,7 @@ import { Empty, QueryView } from '../components/Status';
 import { Ago, When } from '../components/Time';
 import { hasRole, useUser } from '../session';
 import { useTitle } from '../title';
+import { FailedAction } from '../components/FailedAction';
 
 export function ApiTokensPage() {
   useTitle('API tokens');
@@ -73,17 +74,9 @@ export function ApiTokensPage() {
         <button type="submit" className="primary" disabled={create.isPending}>
           Issue
         </button>
-        {create.isError && (
-          <p className="form-error" role="alert">
-            {errorText(create.error)}
-          </p>
-        )}
+        <FailedAction action={create} />
       </form>
-      {revoke.isError && (
-        <p className="form-error" role="alert">
-          {errorText(revoke.error)}
-        </p>
-      )}
+      <FailedAction action={revoke} />
       <QueryView query={tokens} what="Tokens">
         {(list) =>
           list.length === 0 ? (

@@ -1,7 +1,7 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import type { FormEvent } from 'react';
-import { api, errorText } from '../api/client';
+import { api } from '../api/client';
 import { keys, useNodeTokens } from '../api/queries';
 import type { NodeToken } from '../api/types';
 import { SecretOnce } from '../components/SecretOnce';
@@ -9,6 +9,7 @@ import { Empty, ErrorPanel, QueryView } from '../components/Status';
 import { Ago, When } from '../components/Time';
 import { hasRole, useUser } from '../session';
 import { useTitle } from '../title';
+import { FailedAction } from '../components/FailedAction';
 
 export function NodeTokensPage() {
   useTitle('Node tokens');
@@ -76,17 +77,9 @@ export function NodeTokensPage() {
         <button type="submit" className="primary" disabled={create.isPending}>
           Issue token
         </button>
-        {create.isError && (
-          <p className="form-error" role="alert">
-            {errorText(create.error)}
-          </p>
-        )}
+        <FailedAction action={create} />
       </form>
-      {revoke.isError && (
-        <p className="form-error" role="alert">
-          {errorText(revoke.error)}
-        </p>
-      )}
+      <FailedAction action={revoke} />
       <QueryView query={tokens} what="Node tokens">
         {(list) =>
           list.length === 0 ? (

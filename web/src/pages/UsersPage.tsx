@@ -1,13 +1,14 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import type { FormEvent } from 'react';
-import { api, errorText } from '../api/client';
+import { api } from '../api/client';
 import { keys, useUsers } from '../api/queries';
 import type { Role, User } from '../api/types';
 import { Empty, ErrorPanel, QueryView } from '../components/Status';
 import { When } from '../components/Time';
 import { hasRole, useUser } from '../session';
 import { useTitle } from '../title';
+import { FailedAction } from '../components/FailedAction';
 
 const roles: Role[] = ['viewer', 'member', 'admin'];
 
@@ -94,17 +95,9 @@ export function UsersPage() {
         <button type="submit" className="primary" disabled={create.isPending}>
           Add
         </button>
-        {create.isError && (
-          <p className="form-error" role="alert">
-            {errorText(create.error)}
-          </p>
-        )}
+        <FailedAction action={create} />
       </form>
-      {patch.isError && (
-        <p className="form-error" role="alert">
-          {errorText(patch.error)}
-        </p>
-      )}
+      <FailedAction action={patch} />
       <QueryView query={users} what="Users">
         {(list) =>
           list.length === 0 ? (
