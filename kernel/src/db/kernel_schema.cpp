@@ -7,6 +7,7 @@ const std::vector<Migration>& kernel_migrations() {
         {1, "event bus", events_schema_sql()},
         {2, "users and tokens", auth_schema_sql()},
         {3, "compute nodes", nodes_schema_sql()},
+        {4, "event appends in parallel", events_horizon_sql()},
     };
     return list;
 }

@@ -1,4 +1,5 @@
 #include "db/kernel_schema.hpp"
+#include "events/pg_event_bus.hpp"
 
 namespace unidesk::kernel {
 
@@ -19,6 +20,40 @@ CREATE TABLE event_consumers (
     position bigint NOT NULL DEFAULT 0,
     updated_at timestamptz NOT NULL DEFAULT now()
 );
+)sql";
+}
+
+// Appends stop queueing behind one another: each takes the order lock shared, so they commit
+// in parallel, and a reader takes it exclusively for an instant to learn the highest id below
+// which every id is final. A function each, so that either is one round trip.
+std::string events_horizon_sql() {
+    const std::string key = std::to_string(PgEventBus::kAppendLockKey);
+    return R"sql(
+CREATE FUNCTION unidesk_append_event(p_kind text, p_subject text, p_actor text,
+                                     p_payload jsonb) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    new_id bigint;
+BEGIN
+    -- Before the id is taken: a reader holding the lock exclusively knows no id is in flight.
+    PERFORM pg_advisory_xact_lock_shared()sql" +
+           key + R"sql();
+    INSERT INTO events (kind, subject, actor, payload)
+        VALUES (p_kind, p_subject, p_actor, p_payload) RETURNING id INTO new_id;
+    PERFORM pg_notify('unidesk_events', '');
+    RETURN new_id;
+END
+$$;
+CREATE FUNCTION unidesk_events_horizon() RETURNS bigint
+LANGUAGE plpgsql SET lock_timeout = '10s' AS $$
+BEGIN
+    -- Waits for the appending transactions in flight to end; the next statement's snapshot
+    -- then sees every id taken so far, committed or gone for good.
+    PERFORM pg_advisory_xact_lock()sql" +
+           key + R"sql();
+    RETURN (SELECT coalesce(max(id), 0) FROM events);
+END
+$$;
 )sql";
 }
 

@@ -36,9 +36,16 @@ Event to_event(const pqxx::row& row) {
     return e;
 }
 
-std::vector<Event> read_events(pqxx::transaction_base& tx, std::int64_t after_id, std::size_t limit,
+// The highest id below which every id is final. Run it in a short transaction of its own: the
+// order lock it takes exclusively is held until that transaction ends.
+std::int64_t read_horizon(pqxx::transaction_base& tx) {
+    return tx.exec1("SELECT unidesk_events_horizon()")[0].as<std::int64_t>();
+}
+
+std::vector<Event> read_events(pqxx::transaction_base& tx, std::int64_t after_id,
+                               std::int64_t up_to, std::size_t limit,
                                const std::vector<std::string>& prefixes) {
-    std::string sql = std::string(kEventColumns) + " WHERE id > $1";
+    std::string sql = std::string(kEventColumns) + " WHERE id > $1 AND id <= $2";
     if (!prefixes.empty()) {
         std::string any;
         for (const auto& p : prefixes) {
@@ -47,10 +54,10 @@ std::vector<Event> read_events(pqxx::transaction_base& tx, std::int64_t after_id
         }
         sql += " AND (" + any + ")";
     }
-    sql += " ORDER BY id LIMIT $2";
+    sql += " ORDER BY id LIMIT $3";
 
     std::vector<Event> out;
-    for (const auto& row : tx.exec_params(sql, after_id, static_cast<std::int64_t>(limit))) {
+    for (const auto& row : tx.exec_params(sql, after_id, up_to, static_cast<std::int64_t>(limit))) {
         out.push_back(to_event(row));
     }
     return out;
@@ -217,13 +224,19 @@ PgSubscription::Step PgSubscription::run_batch() {
     std::int64_t position = 0;
     std::vector<Event> batch;
     try {
+        std::int64_t up_to = 0;
+        {
+            pqxx::work h(*conn_);
+            up_to = read_horizon(h);
+            h.commit();
+        }
         pqxx::work tx(*conn_);
         tx.exec_params("INSERT INTO event_consumers (name) VALUES ($1) ON CONFLICT DO NOTHING",
                        options_.consumer);
         position = tx.exec_params1("SELECT position FROM event_consumers WHERE name = $1",
                                    options_.consumer)[0]
                        .as<std::int64_t>();
-        batch = read_events(tx, position, std::max<std::size_t>(1, options_.batch_size),
+        batch = read_events(tx, position, up_to, std::max<std::size_t>(1, options_.batch_size),
                             options_.kind_prefixes);
         tx.commit();
     } catch (...) {
@@ -305,25 +318,21 @@ std::int64_t PgEventBus::append(pqxx::work& tx, const EventDraft& event) {
             make_error(Errc::invalid_argument, "event_invalid", "an event needs a kind"));
     }
 
-    // Held until the caller commits: the next append takes its id only after this one is
-    // visible, so readers by id never pass over an event that is still to commit.
-    // TODO: every appending transaction in every kernel instance waits for this one lock until
-    // the holder commits, so one slow transaction that appended delays all other appends;
-    // keep transactions that append short.
-    tx.exec("SELECT pg_advisory_xact_lock(" + std::to_string(kAppendLockKey) + ")");
-    auto id = tx.exec_params1(
-                    "INSERT INTO events (kind, subject, actor, payload) "
-                    "VALUES ($1, $2, $3, $4::jsonb) RETURNING id",
-                    event.kind, event.subject, event.actor, event.payload.dump())[0]
-                  .as<std::int64_t>();
-    tx.exec_params("SELECT pg_notify($1, $2)", kChannel, std::to_string(id));
-    return id;
+    // One round trip: the order lock taken shared, the row, and the wake-up (sent at commit).
+    return tx
+        .exec_params1("SELECT unidesk_append_event($1, $2, $3, $4::jsonb)", event.kind,
+                      event.subject, event.actor, event.payload.dump())[0]
+        .as<std::int64_t>();
 }
 
 Result<std::vector<Event>> PgEventBus::read(std::int64_t after_id, std::size_t limit,
                                             const std::vector<std::string>& kind_prefixes) {
+    auto up_to = pool_.transact([](pqxx::work& tx) { return read_horizon(tx); });
+    if (!up_to) {
+        return up_to.error();
+    }
     return pool_.transact(
-        [&](pqxx::work& tx) { return read_events(tx, after_id, limit, kind_prefixes); });
+        [&](pqxx::work& tx) { return read_events(tx, after_id, *up_to, limit, kind_prefixes); });
 }
 
 Result<std::unique_ptr<Subscription>> PgEventBus::subscribe(

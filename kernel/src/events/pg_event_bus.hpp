@@ -3,10 +3,16 @@
 // The EventBus on PostgreSQL: table `events (id bigserial, at timestamptz, kind, subject,
 // actor, payload jsonb)` and `event_consumers (name, position)`.
 //
-// append() takes a transaction-scoped advisory lock before taking the next id, so ids become
-// visible in id order and a follower that reads `id > position` can never skip an event that
-// commits later with a smaller id. It also sends NOTIFY on channel `unidesk_events`
-// (delivered at commit) to wake followers.
+// Order without a queue: append() (SQL function unidesk_append_event) takes a
+// transaction-scoped advisory lock in shared mode before it takes the next id, so appending
+// transactions run and commit in parallel. A reader first calls unidesk_events_horizon() in a
+// short transaction of its own: it takes the same lock exclusively, which waits until the
+// appends in flight have ended, and returns the highest id then visible. Every id up to that
+// horizon is final (committed, or rolled back for good), so a reader that reads
+// `position < id <= horizon` never passes over an event that commits later with a smaller id.
+// While a reader waits for the lock, new appends wait behind it; a horizon that cannot be had
+// within 10 s is an error for the reader, not for the writers. append() also sends NOTIFY on
+// channel `unidesk_events` (delivered at commit, one per transaction) to wake followers.
 //
 // Each subscription runs one thread with its own LISTEN connection. On a notification, or
 // every poll interval at the latest (a lost notification costs at most that delay), it reads
@@ -48,7 +54,8 @@ public:
     Result<std::unique_ptr<Subscription>> subscribe(
         SubscribeOptions options, std::function<void(pqxx::work&, const Event&)> handler) override;
 
-    //! The advisory lock key append() takes; the same in every kernel instance.
+    //! The key of the order lock (in the SQL functions of events_schema.cpp); the same in
+    //! every kernel instance.
     static constexpr std::int64_t kAppendLockKey = 0x756e696465736b02;  // "unidesk" + 2
 
 private:

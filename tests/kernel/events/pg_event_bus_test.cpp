@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <map>
 #include <mutex>
 #include <set>
@@ -321,6 +322,47 @@ TEST_CASE("a follower sees every event of concurrent writers exactly once, in id
     REQUIRE(seen.ids.size() == appended.size());
     REQUIRE(std::is_sorted(seen.ids.begin(), seen.ids.end()));
     REQUIRE(std::set<std::int64_t>(seen.ids.begin(), seen.ids.end()) == appended);
+}
+
+TEST_CASE("appends commit in parallel, and a reader waits for one in flight instead of passing it",
+          "[kernel][events][db]") {
+    BusFixture f;
+    auto conn = f.pool.connect_direct();
+    pqxx::work open_tx(*conn);
+    const auto early = f.bus.append(open_tx, {"test.early", "test:early", "user:tester", {}});
+
+    // A later append commits while the earlier one is still open: appends do not queue.
+    auto later = std::async(std::launch::async, [&] { return f.append("test.later"); });
+    REQUIRE(later.wait_for(5s) == std::future_status::ready);
+    const auto later_id = later.get();
+    REQUIRE(later_id > early);
+
+    // A reader must not return the later event without the earlier one; it waits instead.
+    auto read = std::async(std::launch::async, [&] { return f.bus.read(0, 10, {}); });
+    REQUIRE(read.wait_for(300ms) == std::future_status::timeout);
+    open_tx.commit();
+    REQUIRE(read.wait_for(5s) == std::future_status::ready);
+    auto events = read.get();
+    REQUIRE(events);
+    REQUIRE(events->size() == 2);
+    CHECK((*events)[0].id == early);
+    CHECK((*events)[1].id == later_id);
+}
+
+TEST_CASE("an append rolled back leaves a gap that readers pass once it is final",
+          "[kernel][events][db]") {
+    BusFixture f;
+    {
+        auto conn = f.pool.connect_direct();
+        pqxx::work tx(*conn);
+        f.bus.append(tx, {"test.gone", "test:gone", "user:tester", {}});
+        // Rolled back when tx goes out of scope.
+    }
+    const auto kept = f.append("test.kept");
+    auto events = f.bus.read(0, 10, {});
+    REQUIRE(events);
+    REQUIRE(events->size() == 1);
+    CHECK((*events)[0].id == kept);
 }
 
 TEST_CASE("two subscriptions under one consumer name share the events without repeats",
