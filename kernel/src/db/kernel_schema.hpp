@@ -21,6 +21,8 @@ std::string nodes_schema_sql();
 //! Version 4: the event functions unidesk_append_event and unidesk_events_horizon
 //! (events/events_schema.cpp).
 std::string events_horizon_sql();
+//! Version 5: unidesk_append_events, several events in one call (events/events_schema.cpp).
+std::string events_batch_sql();
 
 //! Every kernel migration in version order.
 const std::vector<Migration>& kernel_migrations();

@@ -57,4 +57,25 @@ $$;
 )sql";
 }
 
+// Several events of one transaction in one round trip, in the order given.
+std::string events_batch_sql() {
+    const std::string key = std::to_string(PgEventBus::kAppendLockKey);
+    return R"sql(
+CREATE FUNCTION unidesk_append_events(p_events jsonb) RETURNS SETOF bigint
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock_shared()sql" +
+           key + R"sql();
+    RETURN QUERY
+        INSERT INTO events (kind, subject, actor, payload)
+        SELECT v.e->>'kind', v.e->>'subject', v.e->>'actor', coalesce(v.e->'payload', '{}')
+        FROM jsonb_array_elements(p_events) WITH ORDINALITY AS v(e, n)
+        ORDER BY v.n
+        RETURNING id;
+    PERFORM pg_notify('unidesk_events', '');
+END
+$$;
+)sql";
+}
+
 }  // namespace unidesk::kernel

@@ -319,10 +319,35 @@ std::int64_t PgEventBus::append(pqxx::work& tx, const EventDraft& event) {
     }
 
     // One round trip: the order lock taken shared, the row, and the wake-up (sent at commit).
-    return tx
-        .exec_params1("SELECT unidesk_append_event($1, $2, $3, $4::jsonb)", event.kind,
-                      event.subject, event.actor, event.payload.dump())[0]
+    return exec_prepared(tx, "unidesk_append_event",
+                         "SELECT unidesk_append_event($1, $2, $3, $4::jsonb)", event.kind,
+                         event.subject, event.actor, event.payload.dump())[0][0]
         .as<std::int64_t>();
+}
+
+std::vector<std::int64_t> PgEventBus::append_all(pqxx::work& tx,
+                                                 const std::vector<EventDraft>& events) {
+    if (events.size() == 1) {
+        return {append(tx, events[0])};
+    }
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& e : events) {
+        if (e.kind.empty()) {
+            throw ResultError(
+                make_error(Errc::invalid_argument, "event_invalid", "an event needs a kind"));
+        }
+        rows.push_back(
+            {{"kind", e.kind}, {"subject", e.subject}, {"actor", e.actor}, {"payload", e.payload}});
+    }
+    std::vector<std::int64_t> ids;
+    if (events.empty()) {
+        return ids;
+    }
+    for (const auto& r : exec_prepared(tx, "unidesk_append_events",
+                                       "SELECT unidesk_append_events($1::jsonb)", rows.dump())) {
+        ids.push_back(r[0].as<std::int64_t>());
+    }
+    return ids;
 }
 
 Result<std::vector<Event>> PgEventBus::read(std::int64_t after_id, std::size_t limit,

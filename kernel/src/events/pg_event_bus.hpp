@@ -49,6 +49,8 @@ public:
     ~PgEventBus() override;
 
     std::int64_t append(pqxx::work& tx, const EventDraft& event) override;
+    std::vector<std::int64_t> append_all(pqxx::work& tx,
+                                         const std::vector<EventDraft>& events) override;
     Result<std::vector<Event>> read(std::int64_t after_id, std::size_t limit,
                                     const std::vector<std::string>& kind_prefixes) override;
     Result<std::unique_ptr<Subscription>> subscribe(

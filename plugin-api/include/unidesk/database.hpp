@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <optional>
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -47,5 +48,15 @@ public:
         }
     }
 };
+
+//! Runs `sql` as the prepared statement `name` on tx's connection, defining it there on first
+//! use, so that a statement run thousands of times is parsed and planned once per connection.
+//! A name stands for one SQL text everywhere (a second text under it throws).
+template <class... Args>
+pqxx::result exec_prepared(pqxx::work& tx, const std::string& name, const std::string& sql,
+                           Args&&... args) {
+    tx.conn().prepare(name, sql);
+    return tx.exec_prepared(name, std::forward<Args>(args)...);
+}
 
 }  // namespace unidesk

@@ -56,10 +56,22 @@ class EventBus {
 public:
     virtual ~EventBus() = default;
 
-    //! Appends one event in the caller's transaction and returns its id. Ids are handed out in
-    //! commit order, so a follower reading by id never skips an event committed later with a
-    //! smaller id. Throws what pqxx throws (it runs inside Database::transact).
+    //! Appends one event in the caller's transaction and returns its id. Appending
+    //! transactions commit in any order, but a reader sees an id only once every smaller id is
+    //! final, so a follower reading by id never skips an event committed later with a smaller
+    //! id. Throws what pqxx throws (it runs inside Database::transact).
     virtual std::int64_t append(pqxx::work& tx, const EventDraft& event) = 0;
+
+    //! Appends several events in the caller's transaction, in order, and returns their ids;
+    //! a bus may do it in one round trip.
+    virtual std::vector<std::int64_t> append_all(pqxx::work& tx,
+                                                 const std::vector<EventDraft>& events) {
+        std::vector<std::int64_t> ids;
+        for (const auto& e : events) {
+            ids.push_back(append(tx, e));
+        }
+        return ids;
+    }
 
     //! Events with id > after_id, oldest first, at most limit of them.
     virtual Result<std::vector<Event>> read(std::int64_t after_id, std::size_t limit,

@@ -25,7 +25,7 @@
 namespace unidesk {
 
 //! Bumped whenever any type in plugin-api/ changes layout or meaning.
-inline constexpr std::uint32_t kPluginApiVersion = 4;
+inline constexpr std::uint32_t kPluginApiVersion = 5;
 
 enum class PluginKind { scheduler, projects, gateway, storage, other };
 

@@ -349,6 +349,39 @@ TEST_CASE("appends commit in parallel, and a reader waits for one in flight inst
     CHECK((*events)[1].id == later_id);
 }
 
+TEST_CASE("several events appended in one call keep their order and fields",
+          "[kernel][events][db]") {
+    BusFixture f;
+    const auto before = f.append("test.before");
+    auto ids = f.pool.transact([&](pqxx::work& tx) {
+        return f.bus.append_all(tx, {{"test.one", "test:1", "user:a", {{"n", 1}}},
+                                     {"test.two", "test:2", "user:b", nlohmann::json::object()},
+                                     {"test.three", "test:3", "user:c", {{"n", 3}}}});
+    });
+    REQUIRE(ids);
+    REQUIRE(ids->size() == 3);
+    CHECK(std::is_sorted(ids->begin(), ids->end()));
+    CHECK(ids->front() > before);
+
+    auto events = f.bus.read(before, 10, {"test."});
+    REQUIRE(events);
+    REQUIRE(events->size() == 3);
+    CHECK((*events)[0].kind == "test.one");
+    CHECK((*events)[0].payload == nlohmann::json{{"n", 1}});
+    CHECK((*events)[1].kind == "test.two");
+    CHECK((*events)[1].actor == "user:b");
+    CHECK((*events)[1].payload == nlohmann::json::object());
+    CHECK((*events)[2].subject == "test:3");
+
+    // A draft without a kind spoils the whole call, and the transaction with it.
+    auto bad = f.pool.transact([&](pqxx::work& tx) {
+        return f.bus.append_all(tx,
+                                {{"test.fine", "test:4", "user:a", {}}, {"", "test:5", "x", {}}});
+    });
+    REQUIRE_FALSE(bad);
+    CHECK(bad.error().code == "event_invalid");
+}
+
 TEST_CASE("an append rolled back leaves a gap that readers pass once it is final",
           "[kernel][events][db]") {
     BusFixture f;
