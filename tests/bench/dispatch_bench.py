@@ -6,6 +6,9 @@ The real unidesk-kernel with the scheduler plugin, and simulated agents (unidesk
 running and succeeded. So what is measured is the scheduler, the REST API, the provider link
 and PostgreSQL, not Docker.
 
+- drain: N tasks queued while no node is online, then the agents connect; tasks per second
+  from the first assignment to the last task succeeded (scheduler_attempts, scheduler_tasks):
+  the scheduler's own rate from queued to succeeded, with no submissions competing;
 - burst: M tasks submitted as fast as a few keep-alive connections allow, with the agents
   online; tasks per second from the first task created to the last one succeeded (both times
   from scheduler_tasks), and the database commits it took per task;
@@ -216,6 +219,36 @@ def run_burst(args, kernel, token, pg_dir):
     }
 
 
+def attempt_start(pg_url, ids):
+    lo, hi = min(ids, key=int), max(ids, key=int)
+    (first,), = psql(pg_url, "SELECT extract(epoch FROM min(created_at)) FROM scheduler_attempts "
+                             f"WHERE task_id BETWEEN {lo} AND {hi}")
+    return float(first)
+
+
+def run_drain(args, kernel, token, pg_dir, start_agents):
+    """Queued to succeeded alone: the tasks are queued before any node is online, then the
+    nodes come; from the first assignment to the last task succeeded."""
+    sub = Submitter(kernel, token)
+    sub.burst(args.drain, args.threads)
+    cpu_kernel = cpu_seconds(kernel.proc.pid)
+    cpu_pg = postgres_cpu_seconds(pg_dir)
+    load = start_agents()
+    wait_ended(args.pg_url, list(sub.started_us), 300)
+    cpu_kernel = cpu_seconds(kernel.proc.pid) - cpu_kernel
+    cpu_pg = postgres_cpu_seconds(pg_dir) - cpu_pg
+    _, last, per_second = task_times(args.pg_url, list(sub.started_us))
+    span = last - attempt_start(args.pg_url, list(sub.started_us))
+    return load, {
+        "tasks": args.drain,
+        "assigned_to_succeeded_s": round(span, 2),
+        "tasks_per_second": round(args.drain / span),
+        "peak_succeeded_in_one_second": max(per_second),
+        "kernel_cpu_ms_per_task": round(1000 * cpu_kernel / args.drain, 3),
+        "postgres_cpu_ms_per_task": round(1000 * cpu_pg / args.drain, 3),
+    }
+
+
 def run_steady(args, kernel, token):
     sub = Submitter(kernel, token)
     sub.paced(args.rate, args.steady_s, args.threads)
@@ -260,7 +293,9 @@ def main():
     p.add_argument("--results", required=True, help="write all results here as JSON")
     p.add_argument("--agents", type=int, default=10)
     p.add_argument("--task-slots", type=int, default=64)
-    p.add_argument("--burst", type=int, default=5000, help="tasks of the throughput part")
+    p.add_argument("--drain", type=int, default=5000,
+                   help="tasks queued before the nodes come (0: no such part)")
+    p.add_argument("--burst", type=int, default=5000, help="tasks submitted while nodes run")
     p.add_argument("--threads", type=int, default=4, help="submitting connections")
     p.add_argument("--rate", type=float, default=100, help="tasks a second, latency part")
     p.add_argument("--steady-s", type=float, default=20, help="seconds of the latency part")
@@ -283,11 +318,19 @@ def main():
         kernel.issue_tokens(args.agents, tokens)
 
         received = Path(args.work) / "received.jsonl"
-        load = LoadRun(procs, args.bin, args.work, "agents",
-                       ["--server", f"ws://127.0.0.1:{kernel.provider_port}", "--tokens",
-                        str(tokens), "--agents", str(args.agents), "--duration", "900",
-                        "--run-tasks", "--task-slots", str(args.task_slots),
-                        "--received", str(received)])
+
+        def start_agents():
+            return LoadRun(procs, args.bin, args.work, "agents",
+                           ["--server", f"ws://127.0.0.1:{kernel.provider_port}", "--tokens",
+                            str(tokens), "--agents", str(args.agents), "--duration", "900",
+                            "--run-tasks", "--task-slots", str(args.task_slots),
+                            "--received", str(received)])
+
+        if args.drain > 0:
+            load, results["drain"] = run_drain(args, kernel, token, args.pg_dir, start_agents)
+            print(f"drain: {json.dumps(results['drain'])}", flush=True)
+        else:
+            load = start_agents()
         load.wait_online(args.agents, 60)
         warm_up(kernel, token, args.pg_url)
 
@@ -307,8 +350,11 @@ def main():
         kernel.stop()
 
         results["pgbench"] = run_pgbench(args)
-        results["tasks_per_second_to_commits_per_second"] = round(
-            results["burst"]["tasks_per_second"] / results["pgbench"]["commits_per_second"], 3)
+        for part in ("drain", "burst"):
+            if part in results:
+                results[part]["tasks_per_second_to_commits_per_second"] = round(
+                    results[part]["tasks_per_second"]
+                    / results["pgbench"]["commits_per_second"], 3)
     finally:
         procs.end_all()
         Path(args.results).write_text(json.dumps(results, indent=2) + "\n")

@@ -1,6 +1,8 @@
 #include "matching.hpp"
 
 #include <algorithm>
+#include <deque>
+#include <functional>
 #include <set>
 
 namespace unidesk::scheduler {
@@ -106,51 +108,89 @@ void take(NodeState& node, const Needs& needs, const std::vector<std::uint32_t>&
     ++node.active;
 }
 
+namespace {
+
+// pending_reason() looks only at the needs and what nodes have, not at what they use, so one
+// answer serves every task of a pass with the same needs.
+std::string needs_key(const Needs& n) {
+    std::string key = std::to_string(n.cpu_millis) + "|" + std::to_string(n.memory_bytes) + "|" +
+                      std::to_string(n.gpu_count) + "|" + n.gpu_model;
+    for (const auto& [k, v] : n.labels) {
+        key += "|" + k + "=" + v;
+    }
+    return key;
+}
+
+bool any_room(const std::vector<NodeState>& nodes) {
+    return std::any_of(nodes.begin(), nodes.end(),
+                       [](const NodeState& n) { return n.slots == 0 || n.active < n.slots; });
+}
+
+}  // namespace
+
 Plan plan(const std::vector<QueuedTask>& tasks, std::vector<NodeState>& nodes,
           std::map<std::string, int> active_per_project) {
     Plan out;
-    std::vector<const QueuedTask*> left;
+    // The tasks left: by priority, highest first; in each, a queue per project, oldest first.
+    std::map<int, std::map<std::string, std::deque<const QueuedTask*>>, std::greater<>> left;
     for (const auto& t : tasks) {
-        left.push_back(&t);
+        left[t.priority][t.project].push_back(&t);
     }
+    std::map<std::string, std::string> reasons;
+    auto pend = [&](const QueuedTask& t) {
+        auto [it, fresh] = reasons.try_emplace(needs_key(t.needs));
+        if (fresh) {
+            it->second = pending_reason(t.needs, nodes);
+        }
+        out.pending[t.id] = it->second;
+    };
 
     // Greedy: take the best task left (priority, then the least-served project, then age),
     // place it or give its reason, and go on; the project counts change as tasks are placed.
-    while (!left.empty()) {
-        auto best = std::min_element(left.begin(), left.end(),
-                                     [&](const QueuedTask* a, const QueuedTask* b) {
-                                         if (a->priority != b->priority) {
-                                             return a->priority > b->priority;
-                                         }
-                                         const int la = active_per_project[a->project];
-                                         const int lb = active_per_project[b->project];
-                                         if (la != lb) {
-                                             return la < lb;
-                                         }
-                                         return a->id < b->id;
-                                     });
-        const QueuedTask& t = **best;
-        left.erase(best);
-
-        NodeState* chosen = nullptr;
-        std::vector<std::uint32_t> gpus;
-        for (auto& n : nodes) {
-            if (auto g = fit(t.needs, n)) {
-                // The node with the most free cores left, so load spreads.
-                if (!chosen || n.cpu_millis - n.used_cpu_millis >
-                                   chosen->cpu_millis - chosen->used_cpu_millis) {
-                    chosen = &n;
-                    gpus = *g;
+    for (auto& [priority, projects] : left) {
+        for (auto& [name, queue] : projects) {
+            std::sort(queue.begin(), queue.end(),
+                      [](const QueuedTask* a, const QueuedTask* b) { return a->id < b->id; });
+        }
+        while (!projects.empty()) {
+            auto best = projects.begin();
+            for (auto it = std::next(best); it != projects.end(); ++it) {
+                const int la = active_per_project[it->first];
+                const int lb = active_per_project[best->first];
+                if (la < lb || (la == lb && it->second.front()->id < best->second.front()->id)) {
+                    best = it;
                 }
             }
+            const QueuedTask& t = *best->second.front();
+            best->second.pop_front();
+            if (best->second.empty()) {
+                projects.erase(best);
+            }
+
+            if (!any_room(nodes)) {
+                pend(t);  // every node is at its slots: nothing more fits this pass
+                continue;
+            }
+            NodeState* chosen = nullptr;
+            std::vector<std::uint32_t> gpus;
+            for (auto& n : nodes) {
+                if (auto g = fit(t.needs, n)) {
+                    // The node with the most free cores left, so load spreads.
+                    if (!chosen || n.cpu_millis - n.used_cpu_millis >
+                                       chosen->cpu_millis - chosen->used_cpu_millis) {
+                        chosen = &n;
+                        gpus = *g;
+                    }
+                }
+            }
+            if (!chosen) {
+                pend(t);
+                continue;
+            }
+            take(*chosen, t.needs, gpus);
+            ++active_per_project[t.project];
+            out.placements.push_back({t.id, chosen->name, gpus});
         }
-        if (!chosen) {
-            out.pending[t.id] = pending_reason(t.needs, nodes);
-            continue;
-        }
-        take(*chosen, t.needs, gpus);
-        ++active_per_project[t.project];
-        out.placements.push_back({t.id, chosen->name, gpus});
     }
     return out;
 }

@@ -72,7 +72,7 @@ struct Plan {
     std::map<std::int64_t, std::string> pending;  // task id -> reason, for those left queued
 };
 
-//! One scheduling pass. `tasks` come oldest first; `active_per_project` counts the attempts
+//! One scheduling pass. `tasks` in any order; `active_per_project` counts the attempts
 //! already running per project (for fair share). `nodes` is updated with the placements.
 Plan plan(const std::vector<QueuedTask>& tasks, std::vector<NodeState>& nodes,
           std::map<std::string, int> active_per_project);

@@ -4,8 +4,9 @@
 //
 // Threads: REST handlers and the report handler run on kernel workers; one dispatcher thread
 // of the plugin's own runs the dispatch and expiry passes every `dispatch_interval_ms`, or at
-// once when a task is submitted, retried or reported. stop() ends that thread and removes the
-// report handler before it returns.
+// once when a task is submitted, retried or reported; one recorder thread stores the task
+// reports waiting on the workers, together in one transaction. stop() removes the report
+// handler (waiting for the calls in it), then ends both threads, before it returns.
 
 #include "crypto.hpp"
 #include "task_spec.hpp"
@@ -16,6 +17,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <thread>
 
@@ -79,6 +81,22 @@ CREATE TABLE scheduler_task_logs (
 CREATE INDEX scheduler_task_logs_task ON scheduler_task_logs (task_id, id);
 )sql";
 
+// Matching reads these for hundreds of queued tasks a pass, so they are not parsed out of the
+// spec each time; the database keeps them in step with it.
+const std::string kNeedsColumns = R"sql(
+ALTER TABLE scheduler_tasks
+    ADD COLUMN cpu_millis bigint NOT NULL
+        GENERATED ALWAYS AS (coalesce((spec->'resources'->>'cpu_millis')::bigint, 0)) STORED,
+    ADD COLUMN memory_bytes bigint NOT NULL
+        GENERATED ALWAYS AS (coalesce((spec->'resources'->>'memory_bytes')::bigint, 0)) STORED,
+    ADD COLUMN gpu_count integer NOT NULL
+        GENERATED ALWAYS AS (coalesce((spec->'resources'->>'gpu_count')::integer, 0)) STORED,
+    ADD COLUMN gpu_model text NOT NULL
+        GENERATED ALWAYS AS (coalesce(spec->'resources'->>'gpu_model', '')) STORED,
+    ADD COLUMN labels text
+        GENERATED ALWAYS AS (nullif((spec->'resources'->'labels')::text, '{}')) STORED;
+)sql";
+
 const PluginDescriptor& describe() {
     static const PluginDescriptor d{
         .name = "scheduler",
@@ -113,7 +131,8 @@ const PluginDescriptor& describe() {
         .migrations = {{1, "create tasks, attempts and logs", kSchema},
                        {2, "record the task slots of each node",
                         "CREATE TABLE scheduler_node_slots (node text PRIMARY KEY, "
-                        "slots integer NOT NULL)"}},
+                        "slots integer NOT NULL)"},
+                       {3, "keep a task's needs in columns of their own", kNeedsColumns}},
     };
     return d;
 }
@@ -175,6 +194,9 @@ public:
                 "scheduler has no provider link reason=\"the kernel runs none\" "
                 "tasks=\"stay queued\"");
         }
+        for (int i = 0; i < kRecorders; ++i) {
+            recorders_.emplace_back([this] { record_loop(); });
+        }
         dispatcher_ = std::thread([this] { dispatch_loop(); });
         log_->info("scheduler started instance={} dispatch_interval_ms={}", ctx.instance_name(),
                    interval_.count());
@@ -190,9 +212,14 @@ public:
             stopping_ = true;
         }
         wake_.notify_all();
+        wake_recorder_.notify_all();
         if (dispatcher_.joinable()) {
             dispatcher_.join();
         }
+        for (auto& t : recorders_) {
+            t.join();
+        }
+        recorders_.clear();
     }
 
     HealthReport health() override {
@@ -344,14 +371,12 @@ private:
 
     // ---- node reports (kernel workers) ----
 
-    // TODO: each report is a transaction of its own, so a task printing many small chunks
-    // costs one commit per chunk; several reports of a session could share one.
     Result<void> on_report(const NodeReport& r) {
         Result<std::vector<NodeCommand>> commands =
             r.type == "register.running"
                 ? store_->node_registered(r.node_name, r.body.value("running", json::array()),
                                           r.body.value("task_slots", 0u))
-                : store_->record_report(r.node_name, r.type, r.body);
+                : record_together(r);
         if (!commands) {
             return commands.error();
         }
@@ -375,14 +400,79 @@ private:
         return {};
     }
 
+    // ---- group commit of task reports (the recorder thread) ----
+
+    // Each node session hands over one report at a time and waits for it to be stored, so
+    // with many nodes the reports come in parallel. The recorder stores every report waiting
+    // in one transaction: one commit for many reports instead of one each.
+    struct Waiting {
+        const NodeReport* report;
+        std::promise<Result<std::vector<NodeCommand>>> done;
+    };
+
+    Result<std::vector<NodeCommand>> record_together(const NodeReport& r) {
+        Waiting w{&r, {}};
+        auto result = w.done.get_future();
+        {
+            std::lock_guard lock(mu_);
+            if (stopping_) {
+                return make_error(Errc::unavailable, "scheduler_stopping",
+                                  "the scheduler is stopping");
+            }
+            waiting_.push_back(&w);
+        }
+        wake_recorder_.notify_one();
+        return result.get();
+    }
+
+    void record_loop() {
+        constexpr std::size_t kMaxBatch = 256;
+        while (true) {
+            std::vector<Waiting*> batch;
+            {
+                std::unique_lock lock(mu_);
+                wake_recorder_.wait(lock, [&] { return stopping_ || !waiting_.empty(); });
+                if (waiting_.empty()) {
+                    return;  // stopping, and nobody waits
+                }
+                const auto n = std::min(kMaxBatch, waiting_.size());
+                batch.assign(waiting_.begin(), waiting_.begin() + static_cast<std::ptrdiff_t>(n));
+                waiting_.erase(waiting_.begin(), waiting_.begin() + static_cast<std::ptrdiff_t>(n));
+            }
+            std::vector<ReportIn> in;
+            for (const auto* w : batch) {
+                in.push_back({&w->report->node_name, &w->report->type, &w->report->body});
+            }
+            auto all = store_->record_reports(in);
+            if (all) {
+                for (std::size_t i = 0; i < batch.size(); ++i) {
+                    batch[i]->done.set_value(std::move((*all)[i]));
+                }
+                continue;
+            }
+            // One report the transaction could not take spoils it for all: each on its own, so
+            // only that one stays unacknowledged.
+            for (auto* w : batch) {
+                const auto& r = *w->report;
+                w->done.set_value(batch.size() == 1
+                                      ? Result<std::vector<NodeCommand>>(all.error())
+                                      : store_->record_report(r.node_name, r.type, r.body));
+            }
+        }
+    }
+
     // ---- the dispatcher thread ----
 
     void dispatch_loop() {
         while (!stopping()) {
+            const auto started = std::chrono::steady_clock::now();
             run_pass();
             std::unique_lock lock(mu_);
             wake_.wait_for(lock, interval_, [&] { return stopping_ || poked_; });
             poked_ = false;
+            // Under load pokes come faster than passes are worth: one pass places everything
+            // that arrived meanwhile, and each pass reads the queue and the nodes anew.
+            wake_.wait_until(lock, started + kMinPassGap, [&] { return stopping_; });
         }
     }
 
@@ -390,14 +480,24 @@ private:
         if (!ctx_->database().available() || !ctx_->provider_link()) {
             return;
         }
-        auto expired = store_->expire();
-        auto placed = store_->dispatch(ctx_->instance_name());
         std::string failure;
-        if (!expired) {
-            failure = expired.error().message;
-        } else {
-            send_commands(*expired);
+        // Timeouts count in seconds, so looking for them once a second is enough.
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last_expiry_ >= std::chrono::seconds(1)) {
+            last_expiry_ = now;
+            if (auto expired = store_->expire(); !expired) {
+                failure = expired.error().message;
+            } else {
+                send_commands(*expired);
+            }
         }
+        // Pending reasons change only when nodes or needs do: a full pass once a second
+        // keeps them current, and the passes between look only at what can be placed.
+        const bool full = now - last_full_pass_ >= std::chrono::seconds(1);
+        if (full) {
+            last_full_pass_ = now;
+        }
+        auto placed = store_->dispatch(ctx_->instance_name(), full);
         if (!placed) {
             failure = placed.error().message;
         } else {
@@ -459,10 +559,20 @@ private:
     std::shared_ptr<spdlog::logger> log_;
     std::optional<TaskStore> store_;
     std::optional<TaskStorage> storage_;
+    static constexpr std::chrono::milliseconds kMinPassGap{5};
+    // Recorders work in parallel, each on a batch of its own: a batch waits on the database
+    // for most of its time, and the reports arriving meanwhile need not wait for it.
+    static constexpr int kRecorders = 3;
+
     std::chrono::milliseconds interval_{500};
+    std::chrono::steady_clock::time_point last_expiry_{};     // dispatcher thread only
+    std::chrono::steady_clock::time_point last_full_pass_{};  // dispatcher thread only
     std::thread dispatcher_;
+    std::vector<std::thread> recorders_;
     std::mutex mu_;
     std::condition_variable wake_;
+    std::condition_variable wake_recorder_;
+    std::vector<Waiting*> waiting_;  // reports for the recorder, oldest first
     bool stopping_ = false;
     bool poked_ = false;
     std::string last_error_;

@@ -74,15 +74,15 @@ EventDraft event(std::string kind, std::int64_t task, std::string actor, json pa
 
 const std::string kPlugin = "plugin:scheduler";
 
-// The events of one transaction, appended together just before it commits: an append takes
-// the bus's ordering lock, held until commit, so the later it comes the shorter every other
-// event-writing transaction waits.
+// The events of one transaction, appended together in one call just before it commits: a
+// reader of the bus waits for appending transactions in flight, so the later the append comes
+// the less a reader waits.
 class EventBatch {
 public:
     void add(EventDraft e) { drafts_.push_back(std::move(e)); }
     void append_all(EventBus& bus, pqxx::work& tx) {
-        for (const auto& e : drafts_) {
-            bus.append(tx, e);
+        if (!drafts_.empty()) {
+            bus.append_all(tx, drafts_);
         }
         drafts_.clear();
     }
@@ -131,17 +131,18 @@ TaskStore::TaskStore(Database& db, EventBus& events, Policy policy)
 
 Result<json> TaskStore::submit(const json& spec, const std::string& user) {
     return transact_with_events(db_, events_, [&](pqxx::work& tx, EventBatch& events) {
-        auto r = tx.exec_params(
-            "INSERT INTO scheduler_tasks (state, project, priority, spec, "
-            "submitted_by) VALUES ('queued', $1, $2, $3::jsonb, $4) "
-            "RETURNING id",
-            spec["project"].get<std::string>(), spec["priority"].get<int>(), spec.dump(), user);
-        const auto id = r[0][0].as<std::int64_t>();
+        auto r = exec_prepared(tx, "scheduler_submit",
+                               "INSERT INTO scheduler_tasks AS t (state, project, priority, spec, "
+                               "submitted_by) VALUES ('queued', $1, $2, $3::jsonb, $4) RETURNING " +
+                                   kTaskColumns,
+                               spec["project"].get<std::string>(), spec["priority"].get<int>(),
+                               spec.dump(), user)[0];
+        const auto id = r["id"].as<std::int64_t>();
         events.add(event("task.submitted", id, "user:" + user,
                          {{"project", spec["project"]},
                           {"code_commit_id", spec["code_commit_id"]},
                           {"env_commit_id", spec["env_commit_id"]}}));
-        return json{{"task", task_json(*lock_task(tx, id))}};
+        return json{{"task", task_json(r)}};
     });
 }
 
@@ -315,17 +316,6 @@ Result<json> TaskStore::retry(std::int64_t id, const std::string& user) {
 
 namespace {
 
-Needs needs_of(const json& spec) {
-    const auto& r = spec["resources"];
-    Needs n;
-    n.cpu_millis = r.value("cpu_millis", 0ull);
-    n.memory_bytes = r.value("memory_bytes", 0ull);
-    n.gpu_count = r.value("gpu_count", 0u);
-    n.gpu_model = r.value("gpu_model", "");
-    n.labels = r.value("labels", std::map<std::string, std::string>{});
-    return n;
-}
-
 json assign_body(const std::string& attempt, std::int64_t task, const json& spec,
                  const std::vector<std::uint32_t>& gpus) {
     const auto& r = spec["resources"];
@@ -354,13 +344,12 @@ void end_attempt(pqxx::work& tx, EventBatch& events, const Policy& policy, const
                  const std::string& attempt, const std::string& phase, const std::string& cause,
                  std::optional<long long> exit_code, const std::string& message) {
     const auto id = task["id"].as<std::int64_t>();
-    tx.exec_params(
-        "UPDATE scheduler_attempts SET state = $2, cause = NULLIF($3, ''), "
-        "exit_code = $4, message = NULLIF($5, ''), ended_at = now() WHERE id = $1",
-        attempt, phase, cause, exit_code, message);
+    exec_prepared(tx, "scheduler_end_attempt",
+                  "UPDATE scheduler_attempts SET state = $2, cause = NULLIF($3, ''), "
+                  "exit_code = $4, message = NULLIF($5, ''), ended_at = now() WHERE id = $1",
+                  attempt, phase, cause, exit_code, message);
 
-    const json spec = json::parse(task["spec"].as<std::string>());
-    const json retry = spec.value("retry", json::object());
+    const json retry = json::parse(task["retry"].as<std::string>());
     const int attempts = task["attempts"].as<int>();
     const int max_attempts = retry.value("max_attempts", 3);
     const bool cancelled = task["cancel_requested"].as<bool>();
@@ -368,12 +357,12 @@ void end_attempt(pqxx::work& tx, EventBatch& events, const Policy& policy, const
         retryable(cause, message, retry)) {
         auto delay = policy.retry_base_delay * (1 << std::min(attempts - 1, 16));
         delay = std::min(delay, policy.retry_max_delay);
-        tx.exec_params(
-            "UPDATE scheduler_tasks SET state = 'queued', node = NULL, "
-            "exit_code = $2, cause = NULLIF($3, ''), message = NULLIF($4, ''), "
-            "not_before = now() + make_interval(secs => $5), updated_at = now() "
-            "WHERE id = $1",
-            id, exit_code, cause, message, static_cast<double>(delay.count()));
+        exec_prepared(tx, "scheduler_retry_later",
+                      "UPDATE scheduler_tasks SET state = 'queued', node = NULL, "
+                      "exit_code = $2, cause = NULLIF($3, ''), message = NULLIF($4, ''), "
+                      "not_before = now() + make_interval(secs => $5), updated_at = now() "
+                      "WHERE id = $1",
+                      id, exit_code, cause, message, static_cast<double>(delay.count()));
         events.add(event("task.retry_scheduled", id, kPlugin,
                          {{"attempt_id", attempt},
                           {"cause", cause},
@@ -382,17 +371,23 @@ void end_attempt(pqxx::work& tx, EventBatch& events, const Policy& policy, const
                           {"max_attempts", max_attempts}}));
         return;
     }
-    tx.exec_params(
-        "UPDATE scheduler_tasks SET state = $2, exit_code = $3, cause = NULLIF($4, ''), "
-        "message = NULLIF($5, ''), ended_at = now(), updated_at = now() WHERE id = $1",
-        id, phase, exit_code, cause, message);
+    exec_prepared(tx, "scheduler_end_task",
+                  "UPDATE scheduler_tasks SET state = $2, exit_code = $3, cause = NULLIF($4, ''), "
+                  "message = NULLIF($5, ''), ended_at = now(), updated_at = now() WHERE id = $1",
+                  id, phase, exit_code, cause, message);
     events.add(event("task.ended", id, kPlugin,
                      {{"attempt_id", attempt}, {"state", phase}, {"cause", cause}}));
 }
 
-// Every column, for the decisions that read the task's flags and policy.
+// What the decisions about a task's attempt read: its current attempt, flags and retry policy.
 pqxx::row lock_task_with_flags(pqxx::work& tx, std::int64_t id) {
-    return tx.exec_params1("SELECT * FROM scheduler_tasks WHERE id = $1 FOR UPDATE", id);
+    return exec_prepared(tx, "scheduler_lock_task",
+                         "SELECT id, state, attempt_id, attempts, cancel_requested, "
+                         "coalesce(spec->'retry', '{}'::jsonb)::text AS retry FROM scheduler_tasks "
+                         "WHERE id = $1 "
+                         "FOR UPDATE",
+                         id)
+        .at(0);
 }
 
 // An attempt whose node is gone or came back without it; only the current attempt decides the
@@ -413,13 +408,26 @@ void lose_attempt(pqxx::work& tx, EventBatch& events, const Policy& policy,
     end_attempt(tx, events, policy, t, attempt, "lost", "lost", std::nullopt, message);
 }
 
+// The keys of a map of task ids as a PostgreSQL array literal: {1,2,3}.
+template <class V>
+std::string id_array(const std::map<std::int64_t, V>& ids) {
+    std::string out = "{";
+    for (const auto& [id, _] : ids) {
+        out += (out.size() > 1 ? "," : "") + std::to_string(id);
+    }
+    return out + "}";
+}
+
+constexpr std::int64_t kQueueWindow = 500;
+
 }  // namespace
 
-Result<std::vector<NodeCommand>> TaskStore::dispatch(const std::string& instance) {
+Result<std::vector<NodeCommand>> TaskStore::dispatch(const std::string& instance, bool full) {
     return transact_with_events(db_, events_, [&](pqxx::work& tx, EventBatch& events) {
         std::vector<NodeState> nodes;
         std::map<std::string, std::size_t> index;
-        for (const auto& r : tx.exec_params(
+        for (const auto& r : exec_prepared(
+                 tx, "scheduler_nodes",
                  "SELECT n.name, n.cpu_cores, n.memory_bytes, n.gpus::text, n.labels::text, "
                  "coalesce(s.slots, 0) FROM nodes n LEFT JOIN scheduler_node_slots s ON "
                  "s.node = n.name WHERE n.state = 'online' AND n.session_instance = $1 "
@@ -439,30 +447,71 @@ Result<std::vector<NodeCommand>> TaskStore::dispatch(const std::string& instance
             nodes.push_back(std::move(n));
         }
 
-        // What the attempts still running use, per node.
+        // What the attempts still running use, summed per node and project in the database.
         std::map<std::string, int> active_per_project;
-        for (const auto& r : tx.exec("SELECT a.node, t.spec::text, a.gpus::text, t.project "
-                                     "FROM scheduler_attempts a JOIN scheduler_tasks t ON "
-                                     "t.id = a.task_id WHERE a.ended_at IS NULL")) {
-            ++active_per_project[r[3].as<std::string>()];
+        for (const auto& r : exec_prepared(
+                 tx, "scheduler_in_use",
+                 "SELECT a.node, t.project, count(*), sum(t.cpu_millis), "
+                 "sum(t.memory_bytes), string_agg(a.gpus::text, ',') FILTER (WHERE "
+                 "a.gpus <> '[]'::jsonb) FROM scheduler_attempts a JOIN scheduler_tasks t "
+                 "ON t.id = a.task_id WHERE a.ended_at IS NULL GROUP BY a.node, t.project")) {
+            const auto count = r[2].as<std::uint32_t>();
+            active_per_project[r[1].as<std::string>()] += static_cast<int>(count);
             auto it = index.find(r[0].as<std::string>());
             if (it == index.end()) {
                 continue;
             }
-            take(nodes[it->second], needs_of(json::parse(r[1].as<std::string>())),
-                 json::parse(r[2].as<std::string>()).get<std::vector<std::uint32_t>>());
+            auto& n = nodes[it->second];
+            n.active += count;
+            n.used_cpu_millis += r[3].as<std::uint64_t>();
+            n.used_memory_bytes += r[4].as<std::uint64_t>();
+            if (!r[5].is_null()) {
+                for (const auto& g : json::parse("[" + r[5].as<std::string>() + "]")) {
+                    for (const auto& i : g) {
+                        n.used_gpus.push_back(i.get<std::uint32_t>());
+                    }
+                }
+            }
         }
 
-        // Another instance's pass skips the rows this one holds, and the other way round.
+        // How much of the queue to look at. A full pass looks at the first kQueueWindow tasks
+        // and gives each left queued its pending reason; a quick one only needs enough
+        // candidates for the room there is (a few times more, for fair share and fit).
+        std::int64_t window = kQueueWindow;
+        if (!full) {
+            std::int64_t room = 0;
+            for (const auto& n : nodes) {
+                room += n.slots == 0 ? kQueueWindow
+                                     : std::max<std::int64_t>(0, std::int64_t{n.slots} - n.active);
+            }
+            window = std::min<std::int64_t>(kQueueWindow, room * 4);
+            if (window == 0) {
+                return std::vector<NodeCommand>{};
+            }
+        }
+
+        // Read without locks; the placements below take only the rows they place, and a row
+        // another instance placed meanwhile is no longer queued and is skipped.
         std::vector<QueuedTask> queued;
-        std::map<std::int64_t, json> specs;
-        for (const auto& r : tx.exec("SELECT id, project, priority, spec::text FROM "
-                                     "scheduler_tasks WHERE state = 'queued' AND (not_before IS "
-                                     "NULL OR not_before <= now()) ORDER BY priority DESC, id "
-                                     "LIMIT 500 FOR UPDATE SKIP LOCKED")) {
-            const auto id = r[0].as<std::int64_t>();
-            specs[id] = json::parse(r[3].as<std::string>());
-            queued.push_back({id, r[1].as<std::string>(), r[2].as<int>(), needs_of(specs[id])});
+        std::map<std::int64_t, std::string> reason_now;
+        for (const auto& r : exec_prepared(
+                 tx, "scheduler_queued",
+                 "SELECT id, project, priority, cpu_millis, memory_bytes, gpu_count, gpu_model, "
+                 "labels, pending_reason FROM scheduler_tasks WHERE state = 'queued' AND "
+                 "(not_before IS NULL OR not_before <= now()) ORDER BY priority DESC, id "
+                 "LIMIT $1",
+                 window)) {
+            QueuedTask t{r[0].as<std::int64_t>(), r[1].as<std::string>(), r[2].as<int>(), {}};
+            t.needs.cpu_millis = r[3].as<std::uint64_t>();
+            t.needs.memory_bytes = r[4].as<std::uint64_t>();
+            t.needs.gpu_count = r[5].as<std::uint32_t>();
+            t.needs.gpu_model = r[6].as<std::string>();
+            if (!r[7].is_null()) {
+                t.needs.labels =
+                    json::parse(r[7].as<std::string>()).get<std::map<std::string, std::string>>();
+            }
+            reason_now[t.id] = r[8].is_null() ? std::string() : r[8].as<std::string>();
+            queued.push_back(std::move(t));
         }
         if (queued.empty()) {
             return std::vector<NodeCommand>{};
@@ -470,46 +519,69 @@ Result<std::vector<NodeCommand>> TaskStore::dispatch(const std::string& instance
 
         auto p = plan(queued, nodes, active_per_project);
         std::vector<NodeCommand> commands;
-        for (const auto& placement : p.placements) {
-            auto n = tx.exec_params1(
-                           "UPDATE scheduler_tasks SET attempts = attempts + 1 "
-                           "WHERE id = $1 RETURNING attempts",
-                           placement.task_id)[0]
-                         .as<int>();
-            const std::string attempt =
-                "t" + std::to_string(placement.task_id) + "-a" + std::to_string(n);
-            tx.exec_params(
-                "INSERT INTO scheduler_attempts (id, task_id, number, node, state, "
-                "gpus, phases) VALUES ($1, $2, $3, $4, 'assigned', $5::jsonb, "
-                "jsonb_build_array(jsonb_build_object('phase', 'assigned', 'at', " +
-                    iso("now()") + ")))",
-                attempt, placement.task_id, n, placement.node, json(placement.gpus).dump());
-            tx.exec_params(
-                "UPDATE scheduler_tasks SET state = 'assigned', attempt_id = $2, "
-                "node = $3, pending_reason = NULL, not_before = NULL, "
-                "updated_at = now() WHERE id = $1",
-                placement.task_id, attempt, placement.node);
-            events.add(event("task.assigned", placement.task_id, kPlugin,
-                             {{"attempt_id", attempt},
-                              {"node", placement.node},
-                              {"gpu_indices", placement.gpus}}));
-            commands.push_back(
-                {placement.node, "task.assign",
-                 assign_body(attempt, placement.task_id, specs[placement.task_id], placement.gpus),
-                 placement.task_id, attempt});
-        }
-        // One statement for every task left queued: a pass may leave hundreds, and one round
-        // trip each would hold the event append lock (taken by the placements above) meanwhile.
-        if (!p.pending.empty()) {
-            json reasons = json::array();
-            for (const auto& [id, reason] : p.pending) {
-                reasons.push_back({{"id", id}, {"reason", reason}});
+        if (!p.placements.empty()) {
+            json node_of = json::object();
+            std::map<std::int64_t, const Placement*> by_task;
+            for (const auto& placement : p.placements) {
+                node_of[std::to_string(placement.task_id)] = placement.node;
+                by_task[placement.task_id] = &placement;
             }
-            tx.exec_params(
-                "UPDATE scheduler_tasks t SET pending_reason = v.reason FROM "
-                "jsonb_to_recordset($1::jsonb) AS v(id bigint, reason text) WHERE t.id = v.id "
-                "AND t.pending_reason IS DISTINCT FROM v.reason",
-                reasons.dump());
+            // The attempt id is made here as everywhere: t<task>-a<number>. The rows are found
+            // by `id = ANY(array)`, which always takes the primary key, whatever the plan
+            // thinks of the number of placements.
+            auto placed = exec_prepared(
+                tx, "scheduler_place",
+                "UPDATE scheduler_tasks t SET attempts = t.attempts + 1, state = 'assigned', "
+                "attempt_id = 't' || t.id || '-a' || (t.attempts + 1), "
+                "node = $1::jsonb->>(t.id::text), pending_reason = NULL, not_before = NULL, "
+                "updated_at = now() WHERE t.id = ANY($2::bigint[]) AND t.state = 'queued' "
+                "RETURNING t.id, t.attempts, t.attempt_id, t.spec::text",
+                node_of.dump(), id_array(by_task));
+            json attempts = json::array();
+            for (const auto& r : placed) {
+                const auto id = r[0].as<std::int64_t>();
+                const auto attempt = r[2].as<std::string>();
+                const auto& placement = *by_task.at(id);
+                attempts.push_back({{"id", attempt},
+                                    {"task", id},
+                                    {"number", r[1].as<int>()},
+                                    {"node", placement.node},
+                                    {"gpus", placement.gpus}});
+                events.add(event("task.assigned", id, kPlugin,
+                                 {{"attempt_id", attempt},
+                                  {"node", placement.node},
+                                  {"gpu_indices", placement.gpus}}));
+                commands.push_back(
+                    {placement.node, "task.assign",
+                     assign_body(attempt, id, json::parse(r[3].as<std::string>()), placement.gpus),
+                     id, attempt});
+            }
+            if (!attempts.empty()) {
+                exec_prepared(
+                    tx, "scheduler_new_attempts",
+                    "INSERT INTO scheduler_attempts (id, task_id, number, node, state, gpus, "
+                    "phases) SELECT v.id, v.task, v.number, v.node, 'assigned', v.gpus, "
+                    "jsonb_build_array(jsonb_build_object('phase', 'assigned', 'at', " +
+                        iso("now()") +
+                        ")) FROM jsonb_to_recordset($1::jsonb) AS v(id text, task bigint, "
+                        "number integer, node text, gpus jsonb)",
+                    attempts.dump());
+            }
+        }
+        // Only the reasons that changed are written: most passes change none.
+        json reasons = json::object();
+        std::map<std::int64_t, bool> changed;
+        for (const auto& [id, reason] : p.pending) {
+            if (full && reason_now[id] != reason) {
+                reasons[std::to_string(id)] = reason;
+                changed[id] = true;
+            }
+        }
+        if (!changed.empty()) {
+            exec_prepared(tx, "scheduler_pending",
+                          "UPDATE scheduler_tasks t SET pending_reason = $1::jsonb->>(t.id::text) "
+                          "WHERE t.id = ANY($2::bigint[]) AND t.state = 'queued'",
+                          reasons.dump(), id_array(changed));
         }
         return commands;
     });
@@ -593,107 +665,142 @@ Result<std::vector<NodeCommand>> TaskStore::expire() {
     });
 }
 
-Result<std::vector<NodeCommand>> TaskStore::record_report(const std::string& node,
-                                                          const std::string& type,
-                                                          const json& body) {
-    return transact_with_events(db_, events_, [&](pqxx::work& tx, EventBatch& events) {
-        std::vector<NodeCommand> commands;
-        const auto attempt = body.value("attempt_id", "");
-        const auto seq = body.value("seq", 0ll);
-        auto a = tx.exec_params(
-            "SELECT task_id, node, last_seq, ended_at IS NOT NULL AS ended "
-            "FROM scheduler_attempts WHERE id = $1 FOR UPDATE",
-            attempt);
-        if (a.empty()) {
+namespace {
+
+// One task.status or task.log from a node, inside the caller's transaction.
+std::vector<NodeCommand> record_one(pqxx::work& tx, EventBatch& events, const Policy& policy,
+                                    const std::string& node, const std::string& type,
+                                    const json& body) {
+    std::vector<NodeCommand> commands;
+    const auto attempt = body.value("attempt_id", "");
+    const auto seq = body.value("seq", 0ll);
+    const bool status = type != "task.log";
+    const auto phase = body.value("phase", "");
+    const bool active_phase = status && kActive.count(phase) > 0;
+
+    // One statement records what every report changes on its attempt, and only when the
+    // report is new: a report sent again after a reconnect has a seq already stored.
+    auto a = exec_prepared(
+        tx, "scheduler_report",
+        "WITH a AS (UPDATE scheduler_attempts SET last_seq = $2, "
+        "phases = CASE WHEN $3 THEN phases || jsonb_build_array(jsonb_build_object("
+        "'phase', $4::text, 'at', $5::text)) ELSE phases END, "
+        "state = CASE WHEN $6 AND ended_at IS NULL THEN $4 ELSE state END, "
+        "log_until = coalesce($7, log_until) "
+        "WHERE id = $1 AND last_seq < $2 RETURNING task_id, ended_at IS NOT NULL AS ended), "
+        // An active phase moves the task along, when this attempt is still its current one.
+        "t AS (UPDATE scheduler_tasks k SET state = $4, started_at = CASE WHEN $4 = 'running' "
+        "AND k.started_at IS NULL THEN now() ELSE k.started_at END, updated_at = now() "
+        "FROM a WHERE $6 AND NOT a.ended AND k.id = a.task_id AND k.attempt_id = $1 "
+        "RETURNING k.id) "
+        "SELECT a.task_id, a.ended, EXISTS (SELECT 1 FROM t) AS followed FROM a",
+        attempt, seq, status, phase, body.value("at", ""), active_phase,
+        !status && body.contains("until") ? std::optional<std::string>(body.value("until", ""))
+                                          : std::nullopt);
+    if (a.empty()) {
+        if (tx.exec_params("SELECT 1 FROM scheduler_attempts WHERE id = $1", attempt).empty()) {
             // Not ours (another installation, or long forgotten): the node should drop it.
             commands.push_back({node,
                                 "task.cancel",
                                 {{"attempt_id", attempt}, {"reason", "stale"}, {"grace_s", 10}}});
-            return commands;
         }
-        if (seq <= a[0]["last_seq"].as<long long>()) {
-            return commands;  // sent again after a reconnect; stored before
-        }
-        const auto task_id = a[0]["task_id"].as<std::int64_t>();
-        tx.exec_params("UPDATE scheduler_attempts SET last_seq = $2 WHERE id = $1", attempt, seq);
+        return commands;  // otherwise sent again after a reconnect; stored before
+    }
+    const auto task_id = a[0]["task_id"].as<std::int64_t>();
+    const bool attempt_ended = a[0]["ended"].as<bool>();
 
-        if (type == "task.log") {
-            tx.exec_params(
-                "INSERT INTO scheduler_task_logs (task_id, attempt_id, seq, stream, "
-                "data) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                task_id, attempt, seq, body.value("stream", "stdout"), body.value("data", ""));
-            if (body.contains("until")) {
-                tx.exec_params("UPDATE scheduler_attempts SET log_until = $2 WHERE id = $1",
-                               attempt, body.value("until", ""));
-            }
-            return commands;
-        }
+    if (!status) {
+        exec_prepared(tx, "scheduler_log",
+                      "INSERT INTO scheduler_task_logs (task_id, attempt_id, seq, stream, "
+                      "data) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                      task_id, attempt, seq, body.value("stream", "stdout"),
+                      body.value("data", ""));
+        return commands;
+    }
 
-        // A status: always a fact on the bus.
-        const auto phase = body.value("phase", "");
-        const auto cause = body.value("cause", "");
-        const auto message = body.value("message", "");
-        std::optional<long long> exit_code;
-        if (body.contains("exit_code")) {
-            exit_code = body["exit_code"].get<long long>();
-        }
-        json fact = {{"attempt_id", attempt}, {"phase", phase}, {"seq", seq}, {"node", node}};
-        if (!cause.empty()) {
-            fact["cause"] = cause;
-        }
-        if (exit_code) {
-            fact["exit_code"] = *exit_code;
-        }
-        events.add(event("task.reported", task_id, "node:" + node, fact));
-        tx.exec_params(
-            "UPDATE scheduler_attempts SET phases = phases || jsonb_build_array("
-            "jsonb_build_object('phase', $2::text, 'at', $3::text)) WHERE id = $1",
-            attempt, phase, body.value("at", ""));
+    // A status: always a fact on the bus.
+    const auto cause = body.value("cause", "");
+    const auto message = body.value("message", "");
+    std::optional<long long> exit_code;
+    if (body.contains("exit_code")) {
+        exit_code = body["exit_code"].get<long long>();
+    }
+    json fact = {{"attempt_id", attempt}, {"phase", phase}, {"seq", seq}, {"node", node}};
+    if (!cause.empty()) {
+        fact["cause"] = cause;
+    }
+    if (exit_code) {
+        fact["exit_code"] = *exit_code;
+    }
+    events.add(event("task.reported", task_id, "node:" + node, fact));
 
-        auto t = lock_task_with_flags(tx, task_id);
-        const bool current = !t["attempt_id"].is_null() &&
-                             t["attempt_id"].as<std::string>() == attempt &&
-                             !a[0]["ended"].as<bool>();
-        const bool final = phase == "succeeded" || phase == "failed" || phase == "cancelled";
-        if (!current) {
-            // A replaced attempt still running somewhere: recorded, and stopped.
-            events.add(event("task.stale_report", task_id, kPlugin,
-                             {{"attempt_id", attempt}, {"phase", phase}, {"node", node}}));
-            if (!final) {
-                commands.push_back({node,
-                                    "task.cancel",
-                                    {{"attempt_id", attempt}, {"reason", "stale"}, {"grace_s", 10}},
-                                    task_id,
-                                    attempt});
-            }
-            return commands;
+    const bool final = phase == "succeeded" || phase == "failed" || phase == "cancelled";
+    auto stale = [&] {
+        // A replaced attempt still running somewhere: recorded, and stopped.
+        events.add(event("task.stale_report", task_id, kPlugin,
+                         {{"attempt_id", attempt}, {"phase", phase}, {"node", node}}));
+        if (!final) {
+            commands.push_back({node,
+                                "task.cancel",
+                                {{"attempt_id", attempt}, {"reason", "stale"}, {"grace_s", 10}},
+                                task_id,
+                                attempt});
         }
-
-        if (phase == "rejected") {
-            // The node could not take it (slots full, refused command): queue it again.
-            tx.exec_params(
-                "UPDATE scheduler_attempts SET state = 'rejected', message = $2, "
-                "ended_at = now() WHERE id = $1",
-                attempt, message);
-            tx.exec_params(
-                "UPDATE scheduler_tasks SET state = 'queued', node = NULL, "
-                "not_before = now() + interval '2 seconds', updated_at = now() "
-                "WHERE id = $1",
-                task_id);
-            events.add(event("task.requeued", task_id, kPlugin,
-                             {{"attempt_id", attempt}, {"reason", message}}));
-        } else if (final) {
-            end_attempt(tx, events, policy_, t, attempt, phase, cause, exit_code, message);
-        } else if (kActive.count(phase)) {
-            tx.exec_params("UPDATE scheduler_attempts SET state = $2 WHERE id = $1", attempt,
-                           phase);
-            tx.exec_params(
-                "UPDATE scheduler_tasks SET state = $2, started_at = CASE WHEN $2 = "
-                "'running' AND started_at IS NULL THEN now() ELSE started_at END, "
-                "updated_at = now() WHERE id = $1",
-                task_id, phase);
+    };
+    if (attempt_ended) {
+        stale();
+        return commands;
+    }
+    if (active_phase) {
+        // The common report: the statement above moved the task, unless it has another attempt.
+        if (!a[0]["followed"].as<bool>()) {
+            stale();
         }
         return commands;
+    }
+
+    auto t = lock_task_with_flags(tx, task_id);
+    if (t["attempt_id"].is_null() || t["attempt_id"].as<std::string>() != attempt) {
+        stale();
+        return commands;
+    }
+    if (phase == "rejected") {
+        // The node could not take it (slots full, refused command): queue it again.
+        tx.exec_params(
+            "UPDATE scheduler_attempts SET state = 'rejected', message = $2, "
+            "ended_at = now() WHERE id = $1",
+            attempt, message);
+        tx.exec_params(
+            "UPDATE scheduler_tasks SET state = 'queued', node = NULL, "
+            "not_before = now() + interval '2 seconds', updated_at = now() "
+            "WHERE id = $1",
+            task_id);
+        events.add(event("task.requeued", task_id, kPlugin,
+                         {{"attempt_id", attempt}, {"reason", message}}));
+    } else if (final) {
+        end_attempt(tx, events, policy, t, attempt, phase, cause, exit_code, message);
+    }
+    return commands;
+}
+
+}  // namespace
+
+Result<std::vector<NodeCommand>> TaskStore::record_report(const std::string& node,
+                                                          const std::string& type,
+                                                          const json& body) {
+    return transact_with_events(db_, events_, [&](pqxx::work& tx, EventBatch& events) {
+        return record_one(tx, events, policy_, node, type, body);
+    });
+}
+
+Result<std::vector<std::vector<NodeCommand>>> TaskStore::record_reports(
+    const std::vector<ReportIn>& reports) {
+    return transact_with_events(db_, events_, [&](pqxx::work& tx, EventBatch& events) {
+        std::vector<std::vector<NodeCommand>> out;
+        for (const auto& r : reports) {
+            out.push_back(record_one(tx, events, policy_, *r.node, *r.type, *r.body));
+        }
+        return out;
     });
 }
 

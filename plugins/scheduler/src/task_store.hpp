@@ -41,6 +41,13 @@ struct NodeCommand {
     std::string attempt_id;
 };
 
+//! A report as record_reports() takes it; the pointers stay valid for the call.
+struct ReportIn {
+    const std::string* node = nullptr;
+    const std::string* type = nullptr;
+    const nlohmann::json* body = nullptr;
+};
+
 struct ListFilter {
     std::string state;  // a state, `active`, or empty
     std::string project;
@@ -69,9 +76,11 @@ public:
                                     const std::string& why);
     Result<nlohmann::json> retry(std::int64_t id, const std::string& user);
 
-    //! One dispatch pass for the nodes whose session `instance` holds: places queued tasks,
-    //! records the assignments and pending reasons; the task.assign commands to send.
-    Result<std::vector<NodeCommand>> dispatch(const std::string& instance);
+    //! One dispatch pass for the nodes whose session `instance` holds: places queued tasks and
+    //! records the assignments; the task.assign commands to send. A full pass looks at the
+    //! first 500 queued tasks and records the pending reason of those left queued; a quick
+    //! one looks only at as many as the nodes' free slots could take (times four).
+    Result<std::vector<NodeCommand>> dispatch(const std::string& instance, bool full = true);
     //! A task.assign that could not be sent: the task goes back to the queue.
     Result<void> undelivered(const NodeCommand& command, const std::string& why);
     //! An assignment that cannot be sent and never could be (an input that does not exist):
@@ -85,6 +94,10 @@ public:
     //! A task.status or task.log from a node; commands that follow (stop a stale attempt).
     Result<std::vector<NodeCommand>> record_report(const std::string& node, const std::string& type,
                                                    const nlohmann::json& body);
+    //! Several reports in one transaction, in order: all are recorded, or none (an error).
+    //! The commands that follow each, in the same order.
+    Result<std::vector<std::vector<NodeCommand>>> record_reports(
+        const std::vector<ReportIn>& reports);
     //! The attempts a node holds as it registers: resume ours, stop the rest, lose the missing;
     //! and how many it runs at once (0: not said), which dispatch respects from then on.
     Result<std::vector<NodeCommand>> node_registered(const std::string& node,

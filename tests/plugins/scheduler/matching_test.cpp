@@ -108,3 +108,26 @@ TEST_CASE("a node takes no more attempts than the slots it declared", "[schedule
     CHECK(p.placements.size() == 2);
     CHECK(p.pending.count(3) == 1);
 }
+
+TEST_CASE("fair share alternates between projects and full nodes leave every task its reason",
+          "[scheduler]") {
+    std::vector<NodeState> nodes = {node("n", 64)};
+    nodes[0].slots = 4;
+    std::vector<QueuedTask> tasks;
+    for (int i = 1; i <= 6; ++i) {
+        tasks.push_back(task(i, "a", 0));
+    }
+    tasks.push_back(task(7, "b", 0));
+    tasks.push_back(task(8, "b", 0));
+    auto p = plan(tasks, nodes, {});
+    REQUIRE(p.placements.size() == 4);
+    // a, b, a, b: the project with fewer placed goes next, the older one on a tie.
+    CHECK(p.placements[0].task_id == 1);
+    CHECK(p.placements[1].task_id == 7);
+    CHECK(p.placements[2].task_id == 2);
+    CHECK(p.placements[3].task_id == 8);
+    REQUIRE(p.pending.size() == 4);
+    for (int id : {3, 4, 5, 6}) {
+        CHECK_THAT(p.pending.at(id), Catch::Contains("busy"));
+    }
+}
