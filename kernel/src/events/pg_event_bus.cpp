@@ -38,6 +38,8 @@ Event to_event(const pqxx::row& row) {
 
 // The highest id below which every id is final. Run it in a short transaction of its own: the
 // order lock it takes exclusively is held until that transaction ends.
+// TODO: it waits for every appending transaction in flight, so one that appends early and then
+// runs long holds up every reader, and the appends queued behind the reader (10 s at most).
 std::int64_t read_horizon(pqxx::transaction_base& tx) {
     return tx.exec1("SELECT unidesk_events_horizon()")[0].as<std::int64_t>();
 }

@@ -474,6 +474,8 @@ Result<std::vector<NodeCommand>> TaskStore::dispatch(const std::string& instance
             }
         }
 
+        // TODO: a quick pass sees only the head of the queue; when the head cannot run
+        // anywhere, runnable tasks behind it wait for the next full pass (a second at most).
         // How much of the queue to look at. A full pass looks at the first kQueueWindow tasks
         // and gives each left queued its pending reason; a quick one only needs enough
         // candidates for the room there is (a few times more, for fair share and fit).
@@ -668,6 +670,8 @@ Result<std::vector<NodeCommand>> TaskStore::expire() {
 namespace {
 
 // One task.status or task.log from a node, inside the caller's transaction.
+// TODO: each report is at least one statement and a final one four; folding the reports of
+// one attempt that arrive together into one statement would cut the database's work per task.
 std::vector<NodeCommand> record_one(pqxx::work& tx, EventBatch& events, const Policy& policy,
                                     const std::string& node, const std::string& type,
                                     const json& body) {
