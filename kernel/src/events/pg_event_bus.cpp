@@ -329,8 +329,13 @@ std::int64_t PgEventBus::append(pqxx::work& tx, const EventDraft& event) {
 
 std::vector<std::int64_t> PgEventBus::append_all(pqxx::work& tx,
                                                  const std::vector<EventDraft>& events) {
+    std::vector<std::int64_t> ids;
+    if (events.empty()) {
+        return ids;
+    }
     if (events.size() == 1) {
-        return {append(tx, events[0])};
+        ids.push_back(append(tx, events[0]));
+        return ids;
     }
     nlohmann::json rows = nlohmann::json::array();
     for (const auto& e : events) {
@@ -340,10 +345,6 @@ std::vector<std::int64_t> PgEventBus::append_all(pqxx::work& tx,
         }
         rows.push_back(
             {{"kind", e.kind}, {"subject", e.subject}, {"actor", e.actor}, {"payload", e.payload}});
-    }
-    std::vector<std::int64_t> ids;
-    if (events.empty()) {
-        return ids;
     }
     for (const auto& r : exec_prepared(tx, "unidesk_append_events",
                                        "SELECT unidesk_append_events($1::jsonb)", rows.dump())) {

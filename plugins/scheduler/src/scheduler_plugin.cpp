@@ -4,9 +4,10 @@
 //
 // Threads: REST handlers and the report handler run on kernel workers; one dispatcher thread
 // of the plugin's own runs the dispatch and expiry passes every `dispatch_interval_ms`, or at
-// once when a task is submitted, retried or reported; one recorder thread stores the task
-// reports waiting on the workers, together in one transaction. stop() removes the report
-// handler (waiting for the calls in it), then ends both threads, before it returns.
+// once when a task is submitted, retried or reported; three recorder threads store the task
+// reports waiting on the workers, each taking all those waiting into one transaction. stop()
+// removes the report handler (waiting for the calls in it), then ends these threads, before it
+// returns.
 
 #include "crypto.hpp"
 #include "task_spec.hpp"
@@ -400,10 +401,10 @@ private:
         return {};
     }
 
-    // ---- group commit of task reports (the recorder thread) ----
+    // ---- group commit of task reports (the recorder threads) ----
 
     // Each node session hands over one report at a time and waits for it to be stored, so
-    // with many nodes the reports come in parallel. The recorder stores every report waiting
+    // with many nodes the reports come in parallel. A recorder stores every report waiting
     // in one transaction: one commit for many reports instead of one each.
     struct Waiting {
         const NodeReport* report;
