@@ -79,6 +79,12 @@ struct Cluster {
             std::to_string(lost_grace_s) + "\nretry_base_delay_s = 1\n";
         k->start(k->write_config(db.url(), extra));
         REQUIRE(wait_until([&] { return k->health_is("ok"); }, 30s));
+        if (kernels.empty()) {
+            // The first admin is made just after the database is ready, so it may still be
+            // in the making when the kernel answers ok; a second instance started before it
+            // is done could make it instead, and the token would not be in this one's folder.
+            k->admin_token();
+        }
         kernels.push_back(std::move(k));
         return *kernels.back();
     }
