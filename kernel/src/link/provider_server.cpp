@@ -53,6 +53,8 @@ constexpr std::size_t kHeaderLimit = 8 * 1024;
 constexpr auto kStopWait = std::chrono::seconds(10);
 constexpr auto kCloseGrace = std::chrono::seconds(2);
 constexpr const char* kConnectPath = "/v1/provider/connect";
+// Task reports of one session read but not yet stored; past this many, reading waits.
+constexpr std::size_t kMaxWaitingReports = 1024;
 
 // Runs `job` on the worker pool and resumes the calling coroutine on its own executor with
 // its answer: `*co_await on_worker(pool, job)`. The job returns a Result; an exception it lets
@@ -126,6 +128,14 @@ public:
             self->enqueue({std::move(text), std::nullopt});
         });
     }
+    //! From any thread: queue a message; it gets the session's next id on the strand.
+    void post_message(protocol::Body body) {
+        asio::post(strand_, [self = self(), body = std::move(body)]() mutable {
+            protocol::Message m{self->next_id(), std::nullopt, protocol::kProtocolVersion,
+                                std::move(body)};
+            self->enqueue({protocol::encode(m), std::nullopt});
+        });
+    }
     //! From any thread: queue `error` (when code is non-empty) and a close.
     void post_close(std::uint16_t close, std::string code = {}, std::string message = {}) {
         asio::post(strand_, [self = self(), close, code = std::move(code),
@@ -142,6 +152,21 @@ public:
             enqueue({protocol::encode(m), std::nullopt});
         }
         enqueue({{}, close});
+    }
+
+    // Task reports read from the node and not yet stored, oldest first, each with the ack it
+    // earns; one worker at a time stores them (`storing`), all that wait at once in one call.
+    struct WaitingReport {
+        NodeReport report;
+        protocol::TaskAck ack;
+    };
+    std::mutex reports_mu;
+    std::vector<WaitingReport> reports_waiting;  // reports_mu
+    bool storing = false;                        // reports_mu
+
+    std::size_t reports_backlog() {
+        std::lock_guard lock(reports_mu);
+        return reports_waiting.size();
     }
 
     // Set once registered; read under Impl::mu by the housekeeping thread.
@@ -344,8 +369,14 @@ struct ProviderServer::Impl : std::enable_shared_from_this<ProviderServer::Impl>
     mutable std::shared_mutex handler_mu;
     NodeReportHandler handler;
 
-    //! On a worker. `unhandled` when no handler is installed.
-    Result<void> pass_report(const NodeReport& report);
+    //! On a worker: one result per report. `unhandled` when no handler is installed.
+    std::vector<Result<void>> pass_reports(const std::vector<NodeReport>& reports);
+    Result<void> pass_report(const NodeReport& report) { return pass_reports({report})[0]; }
+    //! Queues a task report of `s`, and starts a worker storing the queue when none does.
+    void queue_report(const std::shared_ptr<SessionBase>& s, NodeReport report,
+                      protocol::TaskAck ack);
+    //! On a worker: stores the queue of `s` a batch at a time and acknowledges what it stored.
+    void store_reports(const std::shared_ptr<SessionBase>& s);
     template <class Ws>
     void reported(Session<Ws>& s, const Result<void>& done,
                   const std::optional<protocol::TaskAck>& ack);
@@ -378,16 +409,66 @@ NodeReport running_report(const std::string& node, std::int64_t generation,
 
 }  // namespace
 
-Result<void> ProviderServer::Impl::pass_report(const NodeReport& report) {
+std::vector<Result<void>> ProviderServer::Impl::pass_reports(
+    const std::vector<NodeReport>& reports) {
+    auto all = [&](Error e) { return std::vector<Result<void>>(reports.size(), e); };
     std::shared_lock lock(handler_mu);
     if (!handler) {
-        return make_error(Errc::unavailable, "unhandled", "no plugin takes task reports");
+        return all(make_error(Errc::unavailable, "unhandled", "no plugin takes task reports"));
     }
     try {
-        return handler(report);
+        auto out = handler(reports);
+        if (out.size() != reports.size()) {
+            return all(make_error(Errc::internal, "internal",
+                                  "the report handler answered for " + std::to_string(out.size()) +
+                                      " of " + std::to_string(reports.size()) + " reports"));
+        }
+        return out;
     } catch (const std::exception& e) {
-        return make_error(Errc::internal, "internal",
-                          std::string("the report handler failed: ") + e.what());
+        return all(make_error(Errc::internal, "internal",
+                              std::string("the report handler failed: ") + e.what()));
+    }
+}
+
+void ProviderServer::Impl::queue_report(const std::shared_ptr<SessionBase>& s, NodeReport report,
+                                        protocol::TaskAck ack) {
+    {
+        std::lock_guard lock(s->reports_mu);
+        s->reports_waiting.push_back({std::move(report), std::move(ack)});
+        if (s->storing) {
+            return;  // the worker storing this session's reports takes it in its next batch
+        }
+        s->storing = true;
+    }
+    asio::post(workers, [this, s] { store_reports(s); });
+}
+
+void ProviderServer::Impl::store_reports(const std::shared_ptr<SessionBase>& s) {
+    while (true) {
+        std::vector<SessionBase::WaitingReport> batch;
+        {
+            std::lock_guard lock(s->reports_mu);
+            if (s->reports_waiting.empty()) {
+                s->storing = false;
+                return;
+            }
+            batch.swap(s->reports_waiting);
+        }
+        std::vector<NodeReport> reports;
+        reports.reserve(batch.size());
+        for (auto& w : batch) {
+            reports.push_back(std::move(w.report));
+        }
+        auto results = pass_reports(reports);
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+            if (results[i]) {
+                s->post_message(batch[i].ack);
+            } else if (results[i].error().code != "unhandled") {
+                // Not acknowledged: the node keeps the report and sends it again next session.
+                log->warn("node report not recorded node={} error=\"{}\"", reports[i].node_name,
+                          results[i].error().message);
+            }
+        }
     }
 }
 
@@ -849,11 +930,19 @@ awaitable<void> ProviderServer::Impl::handle_frame(Session<Ws>& s, const protoco
         co_return;
     }
     if (auto ack = task_report_ack(m.body)) {
-        NodeReport r{s.node, s.generation, std::string(protocol::type_name(m.body)),
-                     protocol::body_json(m.body)};
-        auto job = [this, &r] { return pass_report(r); };
-        auto done = *co_await on_worker(workers, job);
-        reported(s, done, ack);
+        // Reading goes on while the reports are stored, so the reports that arrive meanwhile
+        // are stored together; a node far ahead of the store waits here.
+        queue_report(s.shared_from_this(),
+                     NodeReport{s.node, s.generation, std::string(protocol::type_name(m.body)),
+                                protocol::body_json(m.body)},
+                     *ack);
+        if (s.reports_backlog() >= kMaxWaitingReports) {
+            asio::steady_timer pause(s.ws.get_executor());
+            while (s.reports_backlog() >= kMaxWaitingReports && !s.closing()) {
+                pause.expires_after(std::chrono::milliseconds(2));
+                co_await pause.async_wait(kAwait);
+            }
+        }
         co_return;
     }
     s.refuse(CloseReason::not_allowed, "not_allowed",

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace unidesk {
 
@@ -23,11 +24,13 @@ struct NodeReport {
     nlohmann::json body;
 };
 
-//! Runs on a kernel worker thread, one report at a time per node session, in the order the
-//! node sent them. Returns ok once the report is durably recorded (or was recorded before): the
-//! kernel then acknowledges task reports to the node (`task.ack`). An error leaves the report
-//! unacknowledged, so the node sends it again in its next session; it must not throw.
-using NodeReportHandler = std::function<Result<void>(const NodeReport&)>;
+//! Runs on a kernel worker thread with reports of one node session, in the order the node sent
+//! them: all those that arrived while the previous call for that session ran (one call at a
+//! time per session; calls for different sessions run in parallel). Returns one result per
+//! report, in the same order: ok once the report is durably recorded (or was recorded before),
+//! and the kernel then acknowledges a task report to the node (`task.ack`). An error leaves
+//! that report unacknowledged, so the node sends it again in its next session. Must not throw.
+using NodeReportHandler = std::function<std::vector<Result<void>>(const std::vector<NodeReport>&)>;
 
 //! Thread-safe.
 class ProviderLink {

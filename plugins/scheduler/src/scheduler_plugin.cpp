@@ -4,10 +4,9 @@
 //
 // Threads: REST handlers and the report handler run on kernel workers; one dispatcher thread
 // of the plugin's own runs the dispatch and expiry passes every `dispatch_interval_ms`, or at
-// once when a task is submitted, retried or reported; three recorder threads store the task
-// reports waiting on the workers, each taking all those waiting into one transaction. stop()
-// removes the report handler (waiting for the calls in it), then ends these threads, before it
-// returns.
+// once when a task is submitted, retried or reported. The report handler stores the reports
+// of a node that arrived together in one transaction. stop() removes the report handler
+// (waiting for the calls in it) and ends the dispatcher thread before it returns.
 
 #include "crypto.hpp"
 #include "task_spec.hpp"
@@ -18,7 +17,6 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <future>
 #include <mutex>
 #include <thread>
 
@@ -189,14 +187,12 @@ public:
             return r.error();
         }
         if (ProviderLink* link = ctx.provider_link()) {
-            link->set_report_handler([this](const NodeReport& r) { return on_report(r); });
+            link->set_report_handler(
+                [this](const std::vector<NodeReport>& r) { return on_reports(r); });
         } else {
             log_->warn(
                 "scheduler has no provider link reason=\"the kernel runs none\" "
                 "tasks=\"stay queued\"");
-        }
-        for (int i = 0; i < kRecorders; ++i) {
-            recorders_.emplace_back([this] { record_loop(); });
         }
         dispatcher_ = std::thread([this] { dispatch_loop(); });
         log_->info("scheduler started instance={} dispatch_interval_ms={}", ctx.instance_name(),
@@ -213,14 +209,9 @@ public:
             stopping_ = true;
         }
         wake_.notify_all();
-        wake_recorder_.notify_all();
         if (dispatcher_.joinable()) {
             dispatcher_.join();
         }
-        for (auto& t : recorders_) {
-            t.join();
-        }
-        recorders_.clear();
     }
 
     HealthReport health() override {
@@ -372,17 +363,47 @@ private:
 
     // ---- node reports (kernel workers) ----
 
-    Result<void> on_report(const NodeReport& r) {
-        Result<std::vector<NodeCommand>> commands =
-            r.type == "register.running"
-                ? store_->node_registered(r.node_name, r.body.value("running", json::array()),
-                                          r.body.value("task_slots", 0u))
-                : record_together(r);
+    // The reports of one node session that arrived together: the task reports among them
+    // are stored in one transaction (each on its own if that fails, so that only a report
+    // that cannot be stored stays unacknowledged).
+    std::vector<Result<void>> on_reports(const std::vector<NodeReport>& reports) {
+        std::vector<Result<void>> out;
+        out.reserve(reports.size());
+        std::size_t i = 0;
+        while (i < reports.size()) {
+            if (reports[i].type == "register.running") {
+                const auto& r = reports[i++];
+                out.push_back(followed_up(
+                    r, store_->node_registered(r.node_name, r.body.value("running", json::array()),
+                                               r.body.value("task_slots", 0u))));
+                continue;
+            }
+            std::size_t end = i;
+            std::vector<ReportIn> in;
+            for (; end < reports.size() && reports[end].type != "register.running"; ++end) {
+                in.push_back({&reports[end].node_name, &reports[end].type, &reports[end].body});
+            }
+            auto all = store_->record_reports(in);
+            for (std::size_t k = i; k < end; ++k) {
+                const auto& r = reports[k];
+                out.push_back(followed_up(
+                    r, all            ? Result<std::vector<NodeCommand>>(std::move((*all)[k - i]))
+                       : end - i == 1 ? Result<std::vector<NodeCommand>>(all.error())
+                                      : store_->record_report(r.node_name, r.type, r.body)));
+            }
+            i = end;
+        }
+        return out;
+    }
+
+    // What follows a report once it is stored: the commands it led to, the log object of an
+    // ended attempt, and a dispatch pass when it can have freed room.
+    Result<void> followed_up(const NodeReport& r,
+                             const Result<std::vector<NodeCommand>>& commands) {
         if (!commands) {
             return commands.error();
         }
         send_commands(*commands);
-        // Only an end (or a node coming back) can free room for a queued task.
         const auto phase = r.body.value("phase", "");
         // TODO: the log object is written from the rows stored when the final report arrives;
         // log entries a node sends after it are in the table but not in the object.
@@ -399,67 +420,6 @@ private:
             poke();
         }
         return {};
-    }
-
-    // ---- group commit of task reports (the recorder threads) ----
-
-    // Each node session hands over one report at a time and waits for it to be stored, so
-    // with many nodes the reports come in parallel. A recorder stores every report waiting
-    // in one transaction: one commit for many reports instead of one each.
-    struct Waiting {
-        const NodeReport* report;
-        std::promise<Result<std::vector<NodeCommand>>> done;
-    };
-
-    Result<std::vector<NodeCommand>> record_together(const NodeReport& r) {
-        Waiting w{&r, {}};
-        auto result = w.done.get_future();
-        {
-            std::lock_guard lock(mu_);
-            if (stopping_) {
-                return make_error(Errc::unavailable, "scheduler_stopping",
-                                  "the scheduler is stopping");
-            }
-            waiting_.push_back(&w);
-        }
-        wake_recorder_.notify_one();
-        return result.get();
-    }
-
-    void record_loop() {
-        constexpr std::size_t kMaxBatch = 256;
-        while (true) {
-            std::vector<Waiting*> batch;
-            {
-                std::unique_lock lock(mu_);
-                wake_recorder_.wait(lock, [&] { return stopping_ || !waiting_.empty(); });
-                if (waiting_.empty()) {
-                    return;  // stopping, and nobody waits
-                }
-                const auto n = std::min(kMaxBatch, waiting_.size());
-                batch.assign(waiting_.begin(), waiting_.begin() + static_cast<std::ptrdiff_t>(n));
-                waiting_.erase(waiting_.begin(), waiting_.begin() + static_cast<std::ptrdiff_t>(n));
-            }
-            std::vector<ReportIn> in;
-            for (const auto* w : batch) {
-                in.push_back({&w->report->node_name, &w->report->type, &w->report->body});
-            }
-            auto all = store_->record_reports(in);
-            if (all) {
-                for (std::size_t i = 0; i < batch.size(); ++i) {
-                    batch[i]->done.set_value(std::move((*all)[i]));
-                }
-                continue;
-            }
-            // One report the transaction could not take spoils it for all: each on its own, so
-            // only that one stays unacknowledged.
-            for (auto* w : batch) {
-                const auto& r = *w->report;
-                w->done.set_value(batch.size() == 1
-                                      ? Result<std::vector<NodeCommand>>(all.error())
-                                      : store_->record_report(r.node_name, r.type, r.body));
-            }
-        }
     }
 
     // ---- the dispatcher thread ----
@@ -561,19 +521,13 @@ private:
     std::optional<TaskStore> store_;
     std::optional<TaskStorage> storage_;
     static constexpr std::chrono::milliseconds kMinPassGap{5};
-    // Recorders work in parallel, each on a batch of its own: a batch waits on the database
-    // for most of its time, and the reports arriving meanwhile need not wait for it.
-    static constexpr int kRecorders = 3;
 
     std::chrono::milliseconds interval_{500};
     std::chrono::steady_clock::time_point last_expiry_{};     // dispatcher thread only
     std::chrono::steady_clock::time_point last_full_pass_{};  // dispatcher thread only
     std::thread dispatcher_;
-    std::vector<std::thread> recorders_;
     std::mutex mu_;
     std::condition_variable wake_;
-    std::condition_variable wake_recorder_;
-    std::vector<Waiting*> waiting_;  // reports for the recorder, oldest first
     bool stopping_ = false;
     bool poked_ = false;
     std::string last_error_;
