@@ -384,12 +384,19 @@ private:
                 in.push_back({&reports[end].node_name, &reports[end].type, &reports[end].body});
             }
             auto all = store_->record_reports(in);
+            auto stored = [&](const NodeReport& r,
+                              std::size_t k) -> Result<std::vector<NodeCommand>> {
+                if (all) {
+                    return std::move((*all)[k]);
+                }
+                if (in.size() == 1) {
+                    return all.error();
+                }
+                // One report the transaction could not take spoils it for all: each on its own.
+                return store_->record_report(r.node_name, r.type, r.body);
+            };
             for (std::size_t k = i; k < end; ++k) {
-                const auto& r = reports[k];
-                out.push_back(followed_up(
-                    r, all            ? Result<std::vector<NodeCommand>>(std::move((*all)[k - i]))
-                       : end - i == 1 ? Result<std::vector<NodeCommand>>(all.error())
-                                      : store_->record_report(r.node_name, r.type, r.body)));
+                out.push_back(followed_up(reports[k], stored(reports[k], k - i)));
             }
             i = end;
         }
