@@ -8,7 +8,6 @@ const std::vector<Migration>& kernel_migrations() {
         {2, "users and tokens", auth_schema_sql()},
         {3, "compute nodes", nodes_schema_sql()},
         {4, "event appends in parallel", events_horizon_sql()},
-        {5, "several events in one call", events_batch_sql()},
     };
     return list;
 }

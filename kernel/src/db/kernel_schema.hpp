@@ -18,11 +18,9 @@ std::string auth_schema_sql();
 //! Version 3: nodes (link/nodes_schema.cpp).
 std::string nodes_schema_sql();
 
-//! Version 4: the event functions unidesk_append_event and unidesk_events_horizon
+//! Version 4: the event functions unidesk_append_events and unidesk_events_horizon
 //! (events/events_schema.cpp).
 std::string events_horizon_sql();
-//! Version 5: unidesk_append_events, several events in one call (events/events_schema.cpp).
-std::string events_batch_sql();
 
 //! Every kernel migration in version order.
 const std::vector<Migration>& kernel_migrations();

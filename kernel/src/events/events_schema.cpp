@@ -25,23 +25,24 @@ CREATE TABLE event_consumers (
 
 // Appends stop queueing behind one another: each takes the order lock shared, so they commit
 // in parallel, and a reader takes it exclusively for an instant to learn the highest id below
-// which every id is final. A function each, so that either is one round trip.
+// which every id is final. A function each, so that either is one round trip; an append takes
+// the events of a transaction together, in the order given.
 std::string events_horizon_sql() {
     const std::string key = std::to_string(PgEventBus::kAppendLockKey);
     return R"sql(
-CREATE FUNCTION unidesk_append_event(p_kind text, p_subject text, p_actor text,
-                                     p_payload jsonb) RETURNS bigint
+CREATE FUNCTION unidesk_append_events(p_events jsonb) RETURNS SETOF bigint
 LANGUAGE plpgsql AS $$
-DECLARE
-    new_id bigint;
 BEGIN
-    -- Before the id is taken: a reader holding the lock exclusively knows no id is in flight.
+    -- Before the ids are taken: a reader holding the lock exclusively knows none is in flight.
     PERFORM pg_advisory_xact_lock_shared()sql" +
            key + R"sql();
-    INSERT INTO events (kind, subject, actor, payload)
-        VALUES (p_kind, p_subject, p_actor, p_payload) RETURNING id INTO new_id;
+    RETURN QUERY
+        INSERT INTO events (kind, subject, actor, payload)
+        SELECT v.e->>'kind', v.e->>'subject', v.e->>'actor', coalesce(v.e->'payload', '{}')
+        FROM jsonb_array_elements(p_events) WITH ORDINALITY AS v(e, n)
+        ORDER BY v.n
+        RETURNING id;
     PERFORM pg_notify('unidesk_events', '');
-    RETURN new_id;
 END
 $$;
 CREATE FUNCTION unidesk_events_horizon() RETURNS bigint
@@ -52,27 +53,6 @@ BEGIN
     PERFORM pg_advisory_xact_lock()sql" +
            key + R"sql();
     RETURN (SELECT coalesce(max(id), 0) FROM events);
-END
-$$;
-)sql";
-}
-
-// Several events of one transaction in one round trip, in the order given.
-std::string events_batch_sql() {
-    const std::string key = std::to_string(PgEventBus::kAppendLockKey);
-    return R"sql(
-CREATE FUNCTION unidesk_append_events(p_events jsonb) RETURNS SETOF bigint
-LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_advisory_xact_lock_shared()sql" +
-           key + R"sql();
-    RETURN QUERY
-        INSERT INTO events (kind, subject, actor, payload)
-        SELECT v.e->>'kind', v.e->>'subject', v.e->>'actor', coalesce(v.e->'payload', '{}')
-        FROM jsonb_array_elements(p_events) WITH ORDINALITY AS v(e, n)
-        ORDER BY v.n
-        RETURNING id;
-    PERFORM pg_notify('unidesk_events', '');
 END
 $$;
 )sql";

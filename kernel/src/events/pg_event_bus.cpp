@@ -315,26 +315,13 @@ PgEventBus::PgEventBus(Pool& pool, std::shared_ptr<spdlog::logger> log,
 PgEventBus::~PgEventBus() = default;
 
 std::int64_t PgEventBus::append(pqxx::work& tx, const EventDraft& event) {
-    if (event.kind.empty()) {
-        throw ResultError(
-            make_error(Errc::invalid_argument, "event_invalid", "an event needs a kind"));
-    }
-
-    // One round trip: the order lock taken shared, the row, and the wake-up (sent at commit).
-    return exec_prepared(tx, "unidesk_append_event",
-                         "SELECT unidesk_append_event($1, $2, $3, $4::jsonb)", event.kind,
-                         event.subject, event.actor, event.payload.dump())[0][0]
-        .as<std::int64_t>();
+    return append_all(tx, {event}).at(0);
 }
 
 std::vector<std::int64_t> PgEventBus::append_all(pqxx::work& tx,
                                                  const std::vector<EventDraft>& events) {
     std::vector<std::int64_t> ids;
     if (events.empty()) {
-        return ids;
-    }
-    if (events.size() == 1) {
-        ids.push_back(append(tx, events[0]));
         return ids;
     }
     nlohmann::json rows = nlohmann::json::array();
@@ -346,6 +333,7 @@ std::vector<std::int64_t> PgEventBus::append_all(pqxx::work& tx,
         rows.push_back(
             {{"kind", e.kind}, {"subject", e.subject}, {"actor", e.actor}, {"payload", e.payload}});
     }
+    // One round trip: the order lock taken shared, the rows, and the wake-up (sent at commit).
     for (const auto& r : exec_prepared(tx, "unidesk_append_events",
                                        "SELECT unidesk_append_events($1::jsonb)", rows.dump())) {
         ids.push_back(r[0].as<std::int64_t>());

@@ -3,8 +3,8 @@
 // The EventBus on PostgreSQL: table `events (id bigserial, at timestamptz, kind, subject,
 // actor, payload jsonb)` and `event_consumers (name, position)`.
 //
-// Order without a queue: append() (SQL function unidesk_append_event) takes a
-// transaction-scoped advisory lock in shared mode before it takes the next id, so appending
+// Order without a queue: append() and append_all() (SQL function unidesk_append_events) take a
+// transaction-scoped advisory lock in shared mode before they take ids, so appending
 // transactions run and commit in parallel. A reader first calls unidesk_events_horizon() in a
 // short transaction of its own: it takes the same lock exclusively, which waits until the
 // appends in flight have ended, and returns the highest id then visible. Every id up to that
