@@ -377,9 +377,9 @@ struct ProviderServer::Impl : std::enable_shared_from_this<ProviderServer::Impl>
                       protocol::TaskAck ack);
     //! On a worker: stores the queue of `s` a batch at a time and acknowledges what it stored.
     void store_reports(const std::shared_ptr<SessionBase>& s);
-    template <class Ws>
-    void reported(Session<Ws>& s, const Result<void>& done,
-                  const std::optional<protocol::TaskAck>& ack);
+    //! A report the handler did not store: it stays unacknowledged, and the node sends it
+    //! again in its next session.
+    void not_stored(const std::string& node, const Error& e);
 };
 
 namespace {
@@ -463,28 +463,16 @@ void ProviderServer::Impl::store_reports(const std::shared_ptr<SessionBase>& s) 
         for (std::size_t i = 0; i < batch.size(); ++i) {
             if (results[i]) {
                 s->post_message(batch[i].ack);
-            } else if (results[i].error().code != "unhandled") {
-                // Not acknowledged: the node keeps the report and sends it again next session.
-                log->warn("node report not recorded node={} error=\"{}\"", reports[i].node_name,
-                          results[i].error().message);
+            } else {
+                not_stored(reports[i].node_name, results[i].error());
             }
         }
     }
 }
 
-template <class Ws>
-void ProviderServer::Impl::reported(Session<Ws>& s, const Result<void>& done,
-                                    const std::optional<protocol::TaskAck>& ack) {
-    if (!done) {
-        // Not acknowledged: the node keeps the report and sends it again next session.
-        if (done.error().code != "unhandled") {
-            log->warn("node report not recorded node={} error=\"{}\"", s.node,
-                      done.error().message);
-        }
-        return;
-    }
-    if (ack && !s.closing()) {
-        s.send_message(*ack);
+void ProviderServer::Impl::not_stored(const std::string& node, const Error& e) {
+    if (e.code != "unhandled") {
+        log->warn("node report not recorded node={} error=\"{}\"", node, e.message);
     }
 }
 
@@ -838,7 +826,9 @@ awaitable<void> ProviderServer::Impl::run_session(std::shared_ptr<Session<Ws>> s
                 NodeReport held = running_report(s->node, s->generation, hello);
                 auto job = [this, &held] { return pass_report(held); };
                 auto done = *co_await on_worker(workers, job);
-                reported(*s, done, std::nullopt);
+                if (!done) {
+                    not_stored(s->node, done.error());
+                }
             }
             continue;
         }
