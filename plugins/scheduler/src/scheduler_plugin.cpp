@@ -18,6 +18,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <span>
 #include <thread>
 
 namespace unidesk::scheduler {
@@ -379,10 +380,10 @@ private:
                 continue;
             }
             std::size_t end = i;
-            std::vector<ReportIn> in;
-            for (; end < reports.size() && reports[end].type != "register.running"; ++end) {
-                in.push_back({&reports[end].node_name, &reports[end].type, &reports[end].body});
+            while (end < reports.size() && reports[end].type != "register.running") {
+                ++end;
             }
+            const std::span<const NodeReport> in(reports.data() + i, end - i);
             auto all = store_->record_reports(in);
             auto stored = [&](const NodeReport& r,
                               std::size_t k) -> Result<std::vector<NodeCommand>> {
@@ -449,21 +450,18 @@ private:
             return;
         }
         std::string failure;
-        // Timeouts count in seconds, so looking for them once a second is enough.
+        // Once a second: expired attempts (timeouts count in seconds), and a full pass.
+        // Pending reasons change only when nodes or needs do, so a full pass once a second
+        // keeps them current, and the passes between look only at what can be placed.
         const auto now = std::chrono::steady_clock::now();
-        if (now - last_expiry_ >= std::chrono::seconds(1)) {
-            last_expiry_ = now;
+        const bool full = now - last_full_pass_ >= std::chrono::seconds(1);
+        if (full) {
+            last_full_pass_ = now;
             if (auto expired = store_->expire(); !expired) {
                 failure = expired.error().message;
             } else {
                 send_commands(*expired);
             }
-        }
-        // Pending reasons change only when nodes or needs do: a full pass once a second
-        // keeps them current, and the passes between look only at what can be placed.
-        const bool full = now - last_full_pass_ >= std::chrono::seconds(1);
-        if (full) {
-            last_full_pass_ = now;
         }
         auto placed = store_->dispatch(ctx_->instance_name(), full);
         if (!placed) {
@@ -530,7 +528,6 @@ private:
     static constexpr std::chrono::milliseconds kMinPassGap{5};
 
     std::chrono::milliseconds interval_{500};
-    std::chrono::steady_clock::time_point last_expiry_{};     // dispatcher thread only
     std::chrono::steady_clock::time_point last_full_pass_{};  // dispatcher thread only
     std::thread dispatcher_;
     std::mutex mu_;

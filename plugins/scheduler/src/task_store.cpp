@@ -408,11 +408,10 @@ void lose_attempt(pqxx::work& tx, EventBatch& events, const Policy& policy,
     end_attempt(tx, events, policy, t, attempt, "lost", "lost", std::nullopt, message);
 }
 
-// The keys of a map of task ids as a PostgreSQL array literal: {1,2,3}.
-template <class V>
-std::string id_array(const std::map<std::int64_t, V>& ids) {
+// Task ids as a PostgreSQL array literal: {1,2,3}.
+std::string id_array(const std::vector<std::int64_t>& ids) {
     std::string out = "{";
-    for (const auto& [id, _] : ids) {
+    for (const auto id : ids) {
         out += (out.size() > 1 ? "," : "") + std::to_string(id);
     }
     return out + "}";
@@ -474,11 +473,11 @@ Result<std::vector<NodeCommand>> TaskStore::dispatch(const std::string& instance
             }
         }
 
-        // TODO: a quick pass sees only the head of the queue; when the head cannot run
-        // anywhere, runnable tasks behind it wait for the next full pass (a second at most).
         // How much of the queue to look at. A full pass looks at the first kQueueWindow tasks
         // and gives each left queued its pending reason; a quick one only needs enough
         // candidates for the room there is (a few times more, for fair share and fit).
+        // TODO: a quick pass sees only the head of the queue; when the head cannot run
+        // anywhere, runnable tasks behind it wait for the next full pass (a second at most).
         std::int64_t window = kQueueWindow;
         if (!full) {
             std::int64_t room = 0;
@@ -524,9 +523,11 @@ Result<std::vector<NodeCommand>> TaskStore::dispatch(const std::string& instance
         if (!p.placements.empty()) {
             json node_of = json::object();
             std::map<std::int64_t, const Placement*> by_task;
+            std::vector<std::int64_t> ids;
             for (const auto& placement : p.placements) {
                 node_of[std::to_string(placement.task_id)] = placement.node;
                 by_task[placement.task_id] = &placement;
+                ids.push_back(placement.task_id);
             }
             // The attempt id is made here as everywhere: t<task>-a<number>. The rows are found
             // by `id = ANY(array)`, which always takes the primary key, whatever the plan
@@ -538,7 +539,7 @@ Result<std::vector<NodeCommand>> TaskStore::dispatch(const std::string& instance
                 "node = $1::jsonb->>(t.id::text), pending_reason = NULL, not_before = NULL, "
                 "updated_at = now() WHERE t.id = ANY($2::bigint[]) AND t.state = 'queued' "
                 "RETURNING t.id, t.attempts, t.attempt_id, t.spec::text",
-                node_of.dump(), id_array(by_task));
+                node_of.dump(), id_array(ids));
             json attempts = json::array();
             for (const auto& r : placed) {
                 const auto id = r[0].as<std::int64_t>();
@@ -570,13 +571,13 @@ Result<std::vector<NodeCommand>> TaskStore::dispatch(const std::string& instance
                     attempts.dump());
             }
         }
-        // Only the reasons that changed are written: most passes change none.
+        // A full pass writes the reasons that changed: most passes change none.
         json reasons = json::object();
-        std::map<std::int64_t, bool> changed;
+        std::vector<std::int64_t> changed;
         for (const auto& [id, reason] : p.pending) {
-            if (full && reason_now[id] != reason) {
+            if (full && reason_now.at(id) != reason) {
                 reasons[std::to_string(id)] = reason;
-                changed[id] = true;
+                changed.push_back(id);
             }
         }
         if (!changed.empty()) {
@@ -798,11 +799,11 @@ Result<std::vector<NodeCommand>> TaskStore::record_report(const std::string& nod
 }
 
 Result<std::vector<std::vector<NodeCommand>>> TaskStore::record_reports(
-    const std::vector<ReportIn>& reports) {
+    std::span<const NodeReport> reports) {
     return transact_with_events(db_, events_, [&](pqxx::work& tx, EventBatch& events) {
         std::vector<std::vector<NodeCommand>> out;
         for (const auto& r : reports) {
-            out.push_back(record_one(tx, events, policy_, *r.node, *r.type, *r.body));
+            out.push_back(record_one(tx, events, policy_, r.node_name, r.type, r.body));
         }
         return out;
     });

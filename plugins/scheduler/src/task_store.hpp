@@ -13,12 +13,14 @@
 
 #include "unidesk/database.hpp"
 #include "unidesk/event_bus.hpp"
+#include "unidesk/provider_link.hpp"
 #include "unidesk/result.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -39,13 +41,6 @@ struct NodeCommand {
     nlohmann::json body;
     std::int64_t task_id = 0;
     std::string attempt_id;
-};
-
-//! A report as record_reports() takes it; the pointers stay valid for the call.
-struct ReportIn {
-    const std::string* node = nullptr;
-    const std::string* type = nullptr;
-    const nlohmann::json* body = nullptr;
 };
 
 struct ListFilter {
@@ -97,7 +92,7 @@ public:
     //! Several reports in one transaction, in order: all are recorded, or none (an error).
     //! The commands that follow each, in the same order.
     Result<std::vector<std::vector<NodeCommand>>> record_reports(
-        const std::vector<ReportIn>& reports);
+        std::span<const NodeReport> reports);
     //! The attempts a node holds as it registers: resume ours, stop the rest, lose the missing;
     //! and how many it runs at once (0: not said), which dispatch respects from then on.
     Result<std::vector<NodeCommand>> node_registered(const std::string& node,
