@@ -7,11 +7,12 @@
 // retries in lockstep.
 //
 // With --run-tasks each agent also runs tasks, as a node whose execution takes no time: it
-// declares --task-slots in register, answers every `task.assign` at once with the `task.status`
-// reports `accepted`, `running` and `succeeded` (exit code 0, seq 1, 2, 3 of the attempt),
-// ignores `task.ack`, and notes when each assignment arrived; with --received those times are
-// written as JSON lines at the end. No report is kept for a resend: a session that is lost
-// loses its reports.
+// declares --task-slots in register (and as many CPU cores, so that the slots and not the cores
+// bound what a node takes: a task asks for one core unless it says otherwise), answers every
+// `task.assign` at once with the `task.status` reports `accepted`, `running` and `succeeded` (exit
+// code 0, seq 1, 2, 3 of the attempt), ignores `task.ack`, and notes when each assignment arrived;
+// with --received those times are written as JSON lines at the end. No report is kept for a resend:
+// a session that is lost loses its reports.
 //
 // One thread runs everything: one io_context, one coroutine per agent plus one reader
 // coroutine per open session. The run is bounded: at most kMaxAgents connections, at most
@@ -608,6 +609,7 @@ awaitable<bool> Agent::open() {
         hello.labels = {{"simulated", "true"}};
         if (load_.options().run_tasks) {
             hello.task_slots = load_.options().task_slots;
+            hello.cpu_cores = load_.options().task_slots;
         }
         register_id = next_id();
         auto frame = protocol::encode(
