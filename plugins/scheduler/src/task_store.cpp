@@ -495,13 +495,8 @@ Result<std::vector<NodeCommand>> TaskStore::dispatch(const std::string& instance
         // another instance placed meanwhile is no longer queued and is skipped.
         std::vector<QueuedTask> queued;
         std::map<std::int64_t, std::string> reason_now;
-        for (const auto& r : exec_prepared(
-                 tx, "scheduler_queued",
-                 "SELECT id, project, priority, cpu_millis, memory_bytes, gpu_count, gpu_model, "
-                 "labels, pending_reason FROM scheduler_tasks WHERE state = 'queued' AND "
-                 "(not_before IS NULL OR not_before <= now()) ORDER BY priority DESC, id "
-                 "LIMIT $1",
-                 window)) {
+        for (const auto& r : exec_prepared(tx, "scheduler_queued",
+                                           "SELECT * FROM scheduler_queue_head($1)", window)) {
             QueuedTask t{r[0].as<std::int64_t>(), r[1].as<std::string>(), r[2].as<int>(), {}};
             t.needs.cpu_millis = r[3].as<std::uint64_t>();
             t.needs.memory_bytes = r[4].as<std::uint64_t>();
