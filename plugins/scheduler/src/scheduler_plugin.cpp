@@ -99,8 +99,9 @@ ALTER TABLE scheduler_tasks
 
 // The head of the queue, read in the order of its index and no further than the limit. Right
 // after a burst of submissions the table's statistics still say the queue is short, and the
-// planner would rather fetch every queued row and sort them all: a cost that grows with the
-// queue, paid on every dispatch pass. The setting holds inside the function only.
+// planner would rather fetch every queued row (or the whole table) and sort them all: a cost
+// that grows with the queue, paid on every dispatch pass. The settings hold inside the
+// function only.
 const std::string kQueueHead = R"sql(
 CREATE FUNCTION scheduler_queue_head(p_limit bigint)
 RETURNS TABLE (id bigint, project text, priority integer, cpu_millis bigint,
@@ -108,6 +109,7 @@ RETURNS TABLE (id bigint, project text, priority integer, cpu_millis bigint,
                pending_reason text)
 LANGUAGE sql STABLE
 SET enable_bitmapscan = off
+SET enable_seqscan = off
 AS $$
     SELECT t.id, t.project, t.priority, t.cpu_millis, t.memory_bytes, t.gpu_count,
            t.gpu_model, t.labels, t.pending_reason
