@@ -35,18 +35,6 @@ Result<Principal> caller_of(const HttpRequest& req) {
     return *req.principal;
 }
 
-Result<Json> json_body(const HttpRequest& req) {
-    auto j = Json::parse(req.body, nullptr, false);
-    if (j.is_discarded()) {
-        return invalid_request("the request body is not valid JSON");
-    }
-    if (!j.is_object()) {
-        return invalid_request("the request body must be a JSON object");
-    }
-    // Spelled out: a json converts to anything, Error included, so plain `return j` is ambiguous.
-    return Result<Json>(boost::system::in_place_value, std::move(j));
-}
-
 Result<std::optional<std::string>> optional_string(const Json& body, const char* field) {
     const auto it = body.find(field);
     if (it == body.end() || it->is_null()) {
@@ -185,7 +173,7 @@ Result<HttpResponse> list_users(AuthService& auth) {
 
 Result<HttpResponse> create_user(AuthService& auth, const HttpRequest& req) {
     auto caller = caller_of(req);
-    auto body = json_body(req);
+    auto body = json_object_body(req);
     if (!caller || !body) {
         return caller ? body.error() : caller.error();
     }
@@ -212,7 +200,7 @@ Result<HttpResponse> create_user(AuthService& auth, const HttpRequest& req) {
 Result<HttpResponse> update_user(AuthService& auth, const HttpRequest& req) {
     auto caller = caller_of(req);
     auto id = path_id(req);
-    auto body = json_body(req);
+    auto body = json_object_body(req);
     if (!caller || !id || !body) {
         return !caller ? caller.error() : !id ? id.error() : body.error();
     }
@@ -277,7 +265,7 @@ Result<HttpResponse> list_tokens(AuthService& auth, const HttpRequest& req) {
 
 Result<HttpResponse> issue_token(AuthService& auth, const HttpRequest& req) {
     auto caller = caller_of(req);
-    auto body = json_body(req);
+    auto body = json_object_body(req);
     if (!caller || !body) {
         return caller ? body.error() : caller.error();
     }
@@ -328,7 +316,7 @@ Result<HttpResponse> list_node_tokens(AuthService& auth) {
 
 Result<HttpResponse> issue_node_token(AuthService& auth, const HttpRequest& req) {
     auto caller = caller_of(req);
-    auto body = json_body(req);
+    auto body = json_object_body(req);
     if (!caller || !body) {
         return caller ? body.error() : caller.error();
     }

@@ -5,6 +5,7 @@
 // worker thread and write the answer.
 
 #include "unidesk/auth.hpp"
+#include "unidesk/json_text.hpp"
 #include "unidesk/result.hpp"
 
 #include <nlohmann/json.hpp>
@@ -45,6 +46,26 @@ struct HttpRequest {
         return it == query.end() ? nullptr : &it->second;
     }
 };
+
+//! The body of a request as a JSON object, or the answer every route gives when it is not one:
+//! `400 invalid_request` for malformed JSON, for another JSON value, and for text holding the
+//! NUL character (`\u0000`), which no text column can store.
+inline Result<nlohmann::json> json_object_body(const HttpRequest& req) {
+    auto j = nlohmann::json::parse(req.body, nullptr, false);
+    if (j.is_discarded()) {
+        return make_error(Errc::invalid_argument, "invalid_request",
+                          "the request body is not valid JSON");
+    }
+    if (!j.is_object()) {
+        return make_error(Errc::invalid_argument, "invalid_request",
+                          "the request body must be a JSON object");
+    }
+    if (replace_nul(j) > 0) {
+        return make_error(Errc::invalid_argument, "invalid_request",
+                          "text in the request body may not contain the NUL character (\\u0000)");
+    }
+    return ok_value(std::move(j));
+}
 
 struct HttpResponse {
     int status = 200;

@@ -247,10 +247,14 @@ private:
     }
 
     HttpResponse sign_in(const HttpRequest& req) {
-        json body = json::parse(req.body, nullptr, false);
-        if (!body.is_object() || !body.contains("user") || !body["user"].is_string() ||
-            !body.contains("password") || !body["password"].is_string()) {
-            return HttpResponse::error(make_error(Errc::invalid_argument, "invalid_argument",
+        auto parsed = json_object_body(req);
+        if (!parsed) {
+            return HttpResponse::error(parsed.error());
+        }
+        const json& body = *parsed;
+        if (!body.contains("user") || !body["user"].is_string() || !body.contains("password") ||
+            !body["password"].is_string()) {
+            return HttpResponse::error(make_error(Errc::invalid_argument, "invalid_request",
                                                   "send {\"user\": ..., \"password\": ...}"));
         }
         auto user = body["user"].get<std::string>();

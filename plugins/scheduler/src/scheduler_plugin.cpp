@@ -271,12 +271,11 @@ private:
     }
 
     HttpResponse submit(const HttpRequest& req) {
-        auto body = json::parse(req.body, nullptr, false);
-        if (body.is_discarded()) {
-            return HttpResponse::error(make_error(Errc::invalid_argument, "invalid_request",
-                                                  "the body is not valid JSON"));
+        auto body = json_object_body(req);
+        if (!body) {
+            return HttpResponse::error(body.error());
         }
-        auto spec = normalize_spec(body);
+        auto spec = normalize_spec(*body);
         if (!spec) {
             return HttpResponse::error(spec.error());
         }

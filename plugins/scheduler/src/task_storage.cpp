@@ -153,12 +153,15 @@ HttpResponse TaskStorage::outputs_request(const HttpRequest& req) {
     }
     const std::string prefix = outputs[index]["prefix"];
 
-    auto body = json::parse(req.body, nullptr, false);
-    if (body.is_object() && body.contains("multipart")) {
+    auto parsed = json_object_body(req);
+    if (!parsed) {
+        return HttpResponse::error(parsed.error());
+    }
+    const json& body = *parsed;
+    if (body.contains("multipart")) {
         return multipart_request(body, prefix);
     }
-    if (!body.is_object() || !body.contains("files") || !body["files"].is_array() ||
-        body["files"].size() > 1000) {
+    if (!body.contains("files") || !body["files"].is_array() || body["files"].size() > 1000) {
         return HttpResponse::error(make_error(Errc::invalid_argument, "invalid_request",
                                               "the body must be {\"files\": [up to 1000 paths]}"));
     }

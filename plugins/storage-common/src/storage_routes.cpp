@@ -24,18 +24,10 @@ HttpResponse answer(const Result<T>& r, const std::function<json(const T&)>& sha
     return HttpResponse::json(shape(*r));
 }
 
-Result<json> body_json(const HttpRequest& req) {
-    auto body = json::parse(req.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object()) {
-        return make_error(Errc::invalid_argument, "invalid_body", "the body must be a JSON object");
-    }
-    return ok_value(std::move(body));
-}
-
 Result<std::string> string_field(const json& body, const char* name) {
     auto it = body.find(name);
     if (it == body.end() || !it->is_string()) {
-        return make_error(Errc::invalid_argument, "invalid_body",
+        return make_error(Errc::invalid_argument, "invalid_request",
                           std::string("\"") + name + "\" must be a string");
     }
     return it->get<std::string>();
@@ -48,7 +40,7 @@ Result<std::chrono::seconds> lifetime_field(const json& body) {
     }
     if (!it->is_number_integer() || it->get<std::int64_t>() < 1 ||
         it->get<std::int64_t>() > kMaxUrlLifetimeS) {
-        return make_error(Errc::invalid_argument, "invalid_body",
+        return make_error(Errc::invalid_argument, "invalid_request",
                           "\"lifetime_s\" must be an integer from 1 to 604800");
     }
     return std::chrono::seconds(it->get<std::int64_t>());
@@ -57,7 +49,7 @@ Result<std::chrono::seconds> lifetime_field(const json& body) {
 // A POST handler taking a JSON body with a "key": checks both before `then` runs.
 HttpHandler with_key(std::function<HttpResponse(const json&, const std::string&)> then) {
     return [then = std::move(then)](const HttpRequest& req) {
-        auto body = body_json(req);
+        auto body = json_object_body(req);
         if (!body) {
             return HttpResponse::error(body.error());
         }
@@ -86,14 +78,14 @@ Result<std::string> query_key(const HttpRequest& req) {
 Result<std::vector<UploadedPart>> parts_field(const json& body) {
     auto it = body.find("parts");
     if (it == body.end() || !it->is_array() || it->empty() || it->size() > kMaxParts) {
-        return make_error(Errc::invalid_argument, "invalid_body",
+        return make_error(Errc::invalid_argument, "invalid_request",
                           "\"parts\" must be a list of 1 to 10000 {number, etag}");
     }
     std::vector<UploadedPart> parts;
     for (const auto& p : *it) {
         if (!p.is_object() || !p.contains("number") || !p["number"].is_number_integer() ||
             !p.contains("etag") || !p["etag"].is_string()) {
-            return make_error(Errc::invalid_argument, "invalid_body",
+            return make_error(Errc::invalid_argument, "invalid_request",
                               "each part must be {\"number\": N, \"etag\": \"...\"}");
         }
         parts.push_back({p["number"].get<int>(), p["etag"].get<std::string>()});
@@ -197,7 +189,7 @@ Result<void> register_storage_routes(Router& router, std::shared_ptr<StorageBack
         }
         if (!body.contains("part") || !body["part"].is_number_integer()) {
             return HttpResponse::error(
-                make_error(Errc::invalid_argument, "invalid_body", "\"part\" must be a number"));
+                make_error(Errc::invalid_argument, "invalid_request", "\"part\" must be a number"));
         }
         int part = body["part"].get<int>();
         return answer<PresignedUrl>(b->presign_part(key, *id, part, *lifetime), shape_url);

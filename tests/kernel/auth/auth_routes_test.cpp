@@ -111,6 +111,12 @@ TEST_CASE("a malformed body or a missing or ill-typed field is a 400 naming the 
     require_invalid_request(t.call(t.root, "POST", "/v1/users", "{\"name\": "), "not valid JSON");
     require_invalid_request(t.call(t.root, "POST", "/v1/users", ""), "not valid JSON");
     require_invalid_request(t.call(t.root, "POST", "/v1/users", "[1, 2]"), "JSON object");
+    // No text column can hold NUL: refused whole, wherever it is, rather than cut short.
+    require_invalid_request(t.call(t.root, "POST", "/v1/users",
+                                   R"({"name": "car\u0000ol", "password": "twelve chars"})"),
+                            "NUL");
+    require_invalid_request(
+        t.call(t.root, "POST", "/v1/users", R"({"name": "carol", "x": [{"y\u0000": 1}]})"), "NUL");
     require_invalid_request(t.call(t.root, "POST", "/v1/users", "{}"), "'name'");
     require_invalid_request(t.call(t.root, "POST", "/v1/users", R"({"name": 5})"), "'name'");
     require_invalid_request(t.call(t.root, "POST", "/v1/users", R"({"name": "carol"})"),

@@ -124,6 +124,10 @@ TEST_CASE("a person signs in with a password, uses the API with the cookie, and 
     REQUIRE(code_of(wrong) == "password_invalid");
     REQUIRE(wrong.header("set-cookie") == nullptr);
     REQUIRE(c.request("POST", "/v1/session", "{not json").status == 400);
+    auto nul = c.request("POST", "/v1/session",
+                         R"({"user": "ad\u0000min", "password": "whatever it is"})");
+    REQUIRE(nul.status == 400);
+    REQUIRE(code_of(nul) == "invalid_request");
 
     auto ok = c.request("POST", "/v1/session",
                         json{{"user", s.admin_user()}, {"password", s.admin_password()}}.dump());
