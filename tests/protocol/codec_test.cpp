@@ -235,3 +235,27 @@ TEST_CASE("a register without running attempts is read as holding none", "[proto
     j["body"]["running"] = {{{"attempt_id", "a"}}};
     CHECK(error_message_of(j.dump()).find("body.running[0].state") != std::string::npos);
 }
+
+TEST_CASE("a NUL in a node's text arrives as U+FFFD, keys and nested values included",
+          "[protocol]") {
+    const std::string nul("\0", 1);
+    auto frame = encode(Message{"a-1", std::nullopt, 1,
+                                TaskLog{"att-1", 4, "stdout", "before" + nul + "after" + nul}});
+    REQUIRE(frame.find("\\u0000") != std::string::npos);
+    auto r = decode(frame);
+    REQUIRE(r.has_value());
+    CHECK(std::get<TaskLog>(r->body).data ==
+          "before\xEF\xBF\xBD"
+          "after\xEF\xBF\xBD");
+
+    auto reg = nlohmann::json::parse(encode(sample_register()));
+    reg["body"]["labels"] = {{"zo" + nul + "ne", "a" + nul}};
+    r = decode(reg.dump());
+    REQUIRE(r.has_value());
+    const auto& labels = std::get<Register>(r->body).labels;
+    REQUIRE(labels.size() == 1);
+    CHECK(labels.begin()->first ==
+          "zo\xEF\xBF\xBD"
+          "ne");
+    CHECK(labels.begin()->second == "a\xEF\xBF\xBD");
+}

@@ -1,5 +1,7 @@
 #include "unidesk/protocol/codec.hpp"
 
+#include "unidesk/json_text.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <exception>
@@ -488,6 +490,9 @@ Result<Message> decode(std::string_view frame, std::size_t max_frame_bytes) {
             return make_error(Errc::invalid_argument, "malformed_json",
                               "frame is not a JSON object");
         }
+        // A NUL in a container's output is kept as U+FFFD: stored as it came, it would cut the
+        // log chunk short (or fail the event holding it) in PostgreSQL.
+        replace_nul(j);
         return decode_envelope(j);
     } catch (const std::exception& e) {
         return make_error(Errc::internal, "decoder_failure", e.what());

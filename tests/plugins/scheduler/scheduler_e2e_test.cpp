@@ -188,7 +188,9 @@ TEST_CASE("a submitted task runs on a node and ends succeeded with its log and i
     auto& k = c.start_kernel();
     c.start_agent("node-a", "zone = \"a\"");
 
-    const auto id = c.submit(c.spec({"sh", "-c", "cat /env.txt; cat hello.txt"}));
+    // The output ends with a NUL byte inside a line, which PostgreSQL's text cannot hold.
+    const auto id =
+        c.submit(c.spec({"sh", "-c", "cat /env.txt; cat hello.txt; printf 'nul:\\000:end\\n'"}));
     auto t = c.wait_state(id, kEnded);
     INFO(t.dump(2) << "\n" << c.agent_output("node-a") << k.proc->stderr_text());
     REQUIRE(state_of(t) == "succeeded");
@@ -201,7 +203,8 @@ TEST_CASE("a submitted task runs on a node and ends succeeded with its log and i
     }
     CHECK(phases == std::vector<std::string>{"assigned", "accepted", "fetching", "building",
                                              "running", "succeeded"});
-    CHECK_THAT(c.log_text(id), Catch::Contains("env-") && Catch::Contains("hello from the code"));
+    CHECK_THAT(c.log_text(id), Catch::Contains("env-") && Catch::Contains("hello from the code") &&
+                                   Catch::Contains("nul:\xEF\xBF\xBD:end"));
 
     // The whole story is on the bus, facts from the node apart from the scheduler's decisions.
     auto kinds = test::must("psql '" + c.db.url() +
@@ -226,6 +229,11 @@ TEST_CASE("bad input is refused, failures carry their cause, and an unfit task s
     CHECK(r.status == 400);
     CHECK(r.json()["error"]["code"] == "invalid_commit");
     CHECK(k.call("POST", "/v1/tasks", "{not json").status == 400);
+    auto nul = c.spec({"echo", std::string("a\0b", 3)});
+    r = k.call("POST", "/v1/tasks", nul.dump());
+    CHECK(r.status == 400);
+    CHECK(r.json()["error"]["code"] == "invalid_request");
+    CHECK_THAT(r.json()["error"]["message"].get<std::string>(), Catch::Contains("NUL"));
     CHECK(k.call("GET", "/v1/tasks/999999").status == 404);
 
     const auto exit3 = c.submit(c.spec({"sh", "-c", "exit 3"}));

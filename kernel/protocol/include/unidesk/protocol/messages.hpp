@@ -171,7 +171,8 @@ struct TaskStatus {
 };
 
 //! A bounded chunk of an attempt's output. `stream`: stdout, stderr, or agent (build output
-//! and the agent's own notes). `data` is UTF-8 text; invalid bytes are replaced.
+//! and the agent's own notes). `data` is UTF-8 text; invalid bytes are replaced when it is
+//! sent, and a NUL character when it arrives (decode()), with U+FFFD.
 struct TaskLog {
     std::string attempt_id;
     std::uint64_t seq = 0;
