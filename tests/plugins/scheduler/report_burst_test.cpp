@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
 #include <unidesk/protocol/codec.hpp>
 
 using namespace std::chrono_literals;
@@ -19,59 +20,58 @@ namespace protocol = unidesk::protocol;
 
 namespace {
 
-std::string frame(std::uint64_t n, protocol::Body body) {
-    return protocol::encode(
-        {"a-" + std::to_string(n), std::nullopt, protocol::kProtocolVersion, std::move(body)});
-}
-
-}  // namespace
-
-TEST_CASE("a burst of reports is stored in order, each once, and every one is acknowledged",
-          "[scheduler][e2e][db]") {
+// The kernel with the scheduler, one node on a raw session, and one task assigned to it.
+struct OneNode {
     unidesk::test::TestDatabase db;
     KernelUnderTest kernel;
-    kernel.start(kernel.write_config(
-        db.url(), "[plugins]\ndir = \"" + std::string(UNIDESK_PLUGIN_DIR) +
-                      "\"\nenabled = [\"scheduler\"]\n[plugin.scheduler]\ndispatch_interval_ms = "
-                      "50\n"));
-    REQUIRE(wait_until([&] { return kernel.health_is("ok"); }, 30s));
-    auto token = kernel.call("POST", "/v1/node-tokens", json{{"node_name", "burst"}}.dump());
-    REQUIRE(token.status == 201);
-
-    WsClient ws(static_cast<std::uint16_t>(kernel.provider_port));
-    REQUIRE(ws.connect(token.json()["secret"].get<std::string>()) == 101);
-    ws.send_text(WsClient::register_frame("burst"));
-    auto registered = ws.read();
-    REQUIRE(registered);
-    REQUIRE(json::parse(*registered)["type"] == "registered");
-
-    const std::string commit(40, 'a');
-    auto submitted = kernel.call("POST", "/v1/tasks",
-                                 json{{"code_repo_url", "https://example.invalid/code.git"},
-                                      {"code_commit_id", commit},
-                                      {"env_repo_url", "https://example.invalid/env.git"},
-                                      {"env_commit_id", commit},
-                                      {"command", {"true"}}}
-                                     .dump());
-    REQUIRE(submitted.status == 201);
-    const auto task_id = submitted.json()["task"]["id"].get<std::int64_t>();
-
+    std::unique_ptr<WsClient> ws;
+    std::int64_t task_id = 0;
     std::string attempt;
-    while (attempt.empty()) {
-        auto f = ws.read();
-        REQUIRE(f);
-        auto j = json::parse(*f);
-        if (j["type"] == "task.assign") {
-            attempt = j["body"]["attempt_id"].get<std::string>();
+    std::uint64_t seq = 0;  // the attempt's last report
+    std::uint64_t n = 0;    // the last frame id
+
+    OneNode() {
+        kernel.start(
+            kernel.write_config(db.url(), "[plugins]\ndir = \"" + std::string(UNIDESK_PLUGIN_DIR) +
+                                              "\"\nenabled = [\"scheduler\"]\n[plugin.scheduler]\n"
+                                              "dispatch_interval_ms = 50\n"));
+        REQUIRE(wait_until([&] { return kernel.health_is("ok"); }, 30s));
+        auto token = kernel.call("POST", "/v1/node-tokens", json{{"node_name", "burst"}}.dump());
+        REQUIRE(token.status == 201);
+
+        ws = std::make_unique<WsClient>(static_cast<std::uint16_t>(kernel.provider_port));
+        REQUIRE(ws->connect(token.json()["secret"].get<std::string>()) == 101);
+        ws->send_text(WsClient::register_frame("burst"));
+        auto registered = ws->read();
+        REQUIRE(registered);
+        REQUIRE(json::parse(*registered)["type"] == "registered");
+
+        const std::string commit(40, 'a');
+        auto submitted = kernel.call("POST", "/v1/tasks",
+                                     json{{"code_repo_url", "https://example.invalid/code.git"},
+                                          {"code_commit_id", commit},
+                                          {"env_repo_url", "https://example.invalid/env.git"},
+                                          {"env_commit_id", commit},
+                                          {"command", {"true"}}}
+                                         .dump());
+        REQUIRE(submitted.status == 201);
+        task_id = submitted.json()["task"]["id"].get<std::int64_t>();
+        while (attempt.empty()) {
+            auto f = ws->read();
+            REQUIRE(f);
+            auto j = json::parse(*f);
+            if (j["type"] == "task.assign") {
+                attempt = j["body"]["attempt_id"].get<std::string>();
+            }
         }
     }
 
-    // accepted, running, 300 log chunks, succeeded: sent back to back, twice the last few (as
-    // after a reconnect), with no wait for any acknowledgement.
-    constexpr std::uint64_t kChunks = 300;
-    std::uint64_t seq = 0;
-    std::uint64_t n = 1;
-    auto status = [&](const std::string& phase) {
+    std::string frame(protocol::Body body) {
+        return protocol::encode({"a-" + std::to_string(++n), std::nullopt,
+                                 protocol::kProtocolVersion, std::move(body)});
+    }
+
+    std::string status(const std::string& phase) {
         protocol::TaskStatus s;
         s.attempt_id = attempt;
         s.seq = ++seq;
@@ -80,55 +80,134 @@ TEST_CASE("a burst of reports is stored in order, each once, and every one is ac
         if (phase == "succeeded") {
             s.exit_code = 0;
         }
-        return frame(++n, s);
-    };
-    std::vector<std::string> frames = {status("accepted"), status("running")};
-    for (std::uint64_t i = 0; i < kChunks; ++i) {
+        return frame(s);
+    }
+
+    std::string log(const std::string& data) {
         protocol::TaskLog l;
         l.attempt_id = attempt;
         l.seq = ++seq;
         l.stream = "stdout";
-        l.data = "line " + std::to_string(i) + "\n";
-        frames.push_back(frame(++n, l));
+        l.data = data;
+        return frame(l);
     }
-    frames.push_back(status("succeeded"));
-    const std::uint64_t last = seq;
+
+    // The seqs of the next `count` acknowledgements, in the order they came.
+    std::vector<std::uint64_t> acks(std::size_t count) {
+        std::vector<std::uint64_t> out;
+        while (out.size() < count) {
+            auto f = ws->read();
+            REQUIRE(f);
+            auto j = json::parse(*f);
+            if (j["type"] == "task.ack") {
+                CHECK(j["body"]["attempt_id"] == attempt);
+                out.push_back(j["body"]["seq"].get<std::uint64_t>());
+            }
+        }
+        return out;
+    }
+
+    json task() {
+        auto t = kernel.call("GET", "/v1/tasks/" + std::to_string(task_id));
+        REQUIRE(t.status == 200);
+        return t.json();
+    }
+
+    json log_entries() {
+        auto log = kernel.call("GET", "/v1/tasks/" + std::to_string(task_id) + "/log");
+        REQUIRE(log.status == 200);
+        return log.json()["entries"];
+    }
+};
+
+}  // namespace
+
+TEST_CASE("a burst of reports is stored in order, each once, and every one is acknowledged",
+          "[scheduler][e2e][db]") {
+    OneNode node;
+
+    // accepted, running, 300 log chunks, succeeded: sent back to back, twice the last few (as
+    // after a reconnect), with no wait for any acknowledgement.
+    constexpr std::uint64_t kChunks = 300;
+    std::vector<std::string> frames = {node.status("accepted"), node.status("running")};
+    for (std::uint64_t i = 0; i < kChunks; ++i) {
+        frames.push_back(node.log("line " + std::to_string(i) + "\n"));
+    }
+    frames.push_back(node.status("succeeded"));
+    const std::uint64_t last = node.seq;
     for (const auto& f : frames) {
-        ws.send_text(f);
+        node.ws->send_text(f);
     }
     for (std::size_t i = frames.size() - 3; i < frames.size(); ++i) {
-        ws.send_text(frames[i]);
+        node.ws->send_text(frames[i]);
     }
 
     // Every seq is acknowledged, in the order sent (the repeats again, as stored before).
-    std::vector<std::uint64_t> acked;
-    while (acked.size() < frames.size() + 3) {
-        auto f = ws.read();
-        REQUIRE(f);
-        auto j = json::parse(*f);
-        if (j["type"] == "task.ack") {
-            CHECK(j["body"]["attempt_id"] == attempt);
-            acked.push_back(j["body"]["seq"].get<std::uint64_t>());
-        }
-    }
+    const auto acked = node.acks(frames.size() + 3);
     for (std::uint64_t i = 0; i < last; ++i) {
         REQUIRE(acked[i] == i + 1);
     }
     CHECK(acked[last] == last - 2);
     CHECK(acked[last + 2] == last);
 
-    auto t = kernel.call("GET", "/v1/tasks/" + std::to_string(task_id));
-    REQUIRE(t.status == 200);
-    CHECK(t.json()["task"]["state"] == "succeeded");
-    const auto phases = t.json()["attempts"][0]["phases"];
+    const auto t = node.task();
+    CHECK(t["task"]["state"] == "succeeded");
+    const auto phases = t["attempts"][0]["phases"];
     REQUIRE(phases.size() == 4);  // assigned, accepted, running, succeeded: no repeat
     CHECK(phases[3]["phase"] == "succeeded");
 
-    auto log = kernel.call("GET", "/v1/tasks/" + std::to_string(task_id) + "/log");
-    REQUIRE(log.status == 200);
-    const auto entries = log.json()["entries"];
+    const auto entries = node.log_entries();
     REQUIRE(entries.size() == kChunks);
     for (std::uint64_t i = 0; i < kChunks; ++i) {
         REQUIRE(entries[i]["data"] == "line " + std::to_string(i) + "\n");
     }
+}
+
+TEST_CASE("a report the database refuses spoils no other report stored with it",
+          "[scheduler][e2e][db]") {
+    OneNode node;
+    // A real refusal by PostgreSQL for one log chunk; and a slow first chunk, so that all the
+    // reports after it wait meanwhile and reach the scheduler together, the refused one among
+    // them: that batch's transaction fails, and each of its reports is stored on its own.
+    pqxx::connection c(node.db.url());
+    pqxx::nontransaction(c).exec(R"sql(
+        CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.data = 'slow' THEN PERFORM pg_sleep(0.5); END IF;
+            IF NEW.data = 'poison' THEN RAISE EXCEPTION 'this chunk is refused'; END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER refuse_poison BEFORE INSERT ON scheduler_task_logs
+            FOR EACH ROW EXECUTE FUNCTION refuse_poison();
+    )sql");
+
+    std::vector<std::string> frames = {node.status("accepted"), node.status("running"),
+                                       node.log("slow")};
+    for (int i = 0; i < 20; ++i) {
+        frames.push_back(node.log(i == 10 ? "poison" : "chunk " + std::to_string(i)));
+    }
+    const std::uint64_t poison = 3 + 10 + 1;
+    frames.push_back(node.status("succeeded"));
+    for (const auto& f : frames) {
+        node.ws->send_text(f);
+    }
+
+    // Every report but the refused one is acknowledged, in order; the refused one is not (the
+    // node keeps it and sends it again after a reconnect).
+    const auto acked = node.acks(frames.size() - 1);
+    std::vector<std::uint64_t> expected;
+    for (std::uint64_t s = 1; s <= node.seq; ++s) {
+        if (s != poison) {
+            expected.push_back(s);
+        }
+    }
+    CHECK(acked == expected);
+
+    CHECK(node.task()["task"]["state"] == "succeeded");
+    const auto entries = node.log_entries();
+    REQUIRE(entries.size() == 20);  // "slow" and 19 chunks
+    CHECK(entries[0]["data"] == "slow");
+    CHECK(entries[10]["data"] == "chunk 9");
+    CHECK(entries[11]["data"] == "chunk 11");
+    CHECK(node.kernel.proc->stderr_text().find("this chunk is refused") != std::string::npos);
 }
