@@ -2,7 +2,8 @@
 // queued tasks on online nodes and sends them over the provider link, and the handler of the
 // nodes' task reports. docs/reference/rest-api.md (Tasks) and events.md (task.*) describe it.
 //
-// Threads: REST handlers and the report handler run on kernel workers; one dispatcher thread
+// Threads: REST handlers and the report handler run on kernel workers (a log follower on a
+// stream thread of the kernel's, so that waiting holds no worker); one dispatcher thread
 // of the plugin's own runs the dispatch and expiry passes every `dispatch_interval_ms`, or at
 // once when a task is submitted, retried or reported. The report handler stores the reports
 // of a node that arrived together in one transaction. stop() removes the report handler
@@ -255,7 +256,6 @@ private:
             {"POST", "/v1/tasks", [this](const HttpRequest& r) { return submit(r); }, member},
             {"GET", "/v1/tasks", [this](const HttpRequest& r) { return list(r); }, {}},
             {"GET", "/v1/tasks/{id}", [this](const HttpRequest& r) { return show(r); }, {}},
-            {"GET", "/v1/tasks/{id}/log", [this](const HttpRequest& r) { return log(r); }, {}},
             {"POST", "/v1/tasks/{id}/cancel", [this](const HttpRequest& r) { return cancel(r); },
              member},
             {"POST", "/v1/tasks/{id}/retry", [this](const HttpRequest& r) { return retry(r); },
@@ -267,7 +267,11 @@ private:
                 return r.error();
             }
         }
-        return {};
+        // Following a log waits up to wait_s seconds: on a thread of its own, as a stream
+        // route, so that followers (every open task page in a browser) hold no kernel worker.
+        return router.add_stream_route(
+            Listener::internal, "GET", "/v1/tasks/{id}/log",
+            [this](const HttpRequest& r, BodyReader&, ResponseStream& out) { return log(r, out); });
     }
 
     HttpResponse submit(const HttpRequest& req) {
@@ -321,7 +325,7 @@ private:
         return id ? answer(store_->show(*id)) : bad_id(req.params.at("id"));
     }
 
-    HttpResponse log(const HttpRequest& req) {
+    HttpResponse log(const HttpRequest& req, const ResponseStream& out) {
         auto id = parse_id(req.params.at("id"));
         if (!id) {
             return bad_id(req.params.at("id"));
@@ -340,13 +344,13 @@ private:
             wait_s = std::min<std::int64_t>(parse_id(*w).value_or(0), 30);
         }
         // Waiting polls the table: entries are written by other threads and instances.
-        // TODO: a follower waiting here holds a worker thread for up to wait_s seconds, so many
-        // followers at once can use up the kernel's workers; a notification would free them.
+        // TODO: each follower polls the table five times a second on a thread of its own; a
+        // notification when entries are stored would spare both.
         const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(wait_s);
         while (true) {
             auto r = store_->log(*id, after, 1000);
             if (!r || !(*r)["entries"].empty() || (*r)["ended"].get<bool>() ||
-                std::chrono::steady_clock::now() >= until || stopping()) {
+                std::chrono::steady_clock::now() >= until || stopping() || !out.open()) {
                 return answer(r);
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(200));
