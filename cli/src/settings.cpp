@@ -41,8 +41,6 @@ Result<FileSettings> read_config_file(const std::string& path, bool must_exist) 
         return FileSettings{};
     }
 
-    // TODO: a config file that others can read leaks the token; the CLI does not check the
-    // file's mode, so only the README's advice (chmod 600) protects it.
     toml::table table;
     try {
         table = toml::parse_file(path);
@@ -57,6 +55,18 @@ Result<FileSettings> read_config_file(const std::string& path, bool must_exist) 
     auto token = string_key(table, "token", path);
     if (!token) {
         return token.error();
+    }
+    // A token in a file others can read is theirs too, and one they can change could send it to
+    // a server of theirs: such a file is refused, as ssh refuses a key others can read.
+    if (*token) {
+        const auto mode = std::filesystem::status(path, ec).permissions();
+        using std::filesystem::perms;
+        if (!ec && (mode & (perms::group_all | perms::others_all)) != perms::none) {
+            return config_error(path +
+                                " holds a token and other users can read or change it; "
+                                "make it yours alone: chmod 600 " +
+                                path);
+        }
     }
     return FileSettings{std::move(*server), std::move(*token)};
 }

@@ -38,7 +38,8 @@ EnvLookup process_env();
 
 //! Errors (errc invalid_argument): `server_missing` when no place names a server;
 //! `config_invalid` when the file named by --config does not exist, or any config file cannot
-//! be parsed or has a key of the wrong type. A missing default file is not an error.
+//! be parsed, has a key of the wrong type, or holds a token while its group or others may read
+//! or write it. A missing default file is not an error.
 Result<Settings> resolve_settings(const SettingsFlags& flags, const EnvLookup& env);
 
 //! The config file used when --config is not given; empty when neither HOME nor

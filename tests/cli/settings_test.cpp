@@ -28,10 +28,14 @@ struct TempHome {
     }
     ~TempHome() { std::filesystem::remove_all(dir); }
 
-    std::string write(const std::string& relative, const std::string& text) const {
+    //! Readable and writable by its owner alone unless `mode` says otherwise.
+    std::string write(const std::string& relative, const std::string& text,
+                      std::filesystem::perms mode = std::filesystem::perms::owner_read |
+                                                    std::filesystem::perms::owner_write) const {
         const auto path = dir / relative;
         std::filesystem::create_directories(path.parent_path());
         std::ofstream(path) << text;
+        std::filesystem::permissions(path, mode);
         return path.string();
     }
 };
@@ -130,4 +134,24 @@ TEST_CASE("a config file that does not parse or has a wrong type is refused", "[
     s = resolve_settings({std::nullopt, std::nullopt, typed}, env_of({}));
     REQUIRE_FALSE(s);
     CHECK_THAT(s.error().message, Catch::Contains("'server' must be a string"));
+}
+
+TEST_CASE("a config file holding a token that others may read or change is refused",
+          "[cli][settings]") {
+    TempHome home;
+    using std::filesystem::perms;
+    const auto owner = perms::owner_read | perms::owner_write;
+    for (const auto mode :
+         {owner | perms::group_read, owner | perms::others_read, owner | perms::group_write}) {
+        const auto file =
+            home.write("cli.toml", "server = \"http://file\"\ntoken = \"udk_x\"\n", mode);
+        auto s = resolve_settings({std::nullopt, std::nullopt, file}, env_of({}));
+        REQUIRE_FALSE(s);
+        CHECK(s.error().code == kConfigInvalid);
+        CHECK_THAT(s.error().message, Catch::Contains("chmod 600 " + file));
+    }
+    // Without a token there is nothing to leak.
+    const auto open_file =
+        home.write("open.toml", "server = \"http://file\"\n", owner | perms::others_read);
+    CHECK(resolve_settings({std::nullopt, std::nullopt, open_file}, env_of({})));
 }
