@@ -17,6 +17,8 @@ packages=(
     postgresql postgresql-client git curl python3 openssl
     # the Docker engine that nodes run tasks with, and a static busybox for test images
     docker.io busybox-static
+    # a database host that vanishes from the network, in the kernel's tests
+    iptables
     # the browser that the web UI's end-to-end tests drive
     chromium
     # a Ceph RADOS Gateway for storage-s3's tests (tools/ceph-rgw.sh); nginx, the storage

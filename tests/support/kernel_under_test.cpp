@@ -26,7 +26,7 @@ std::filesystem::path KernelUnderTest::write_config(const std::string& db_url,
         << "[database]\nurl = \"" << db_url << "\"\n"
         << "retry_initial_ms = 50\nretry_max_ms = 300\ncheck_interval_ms = 100\n"
         << "connect_timeout_s = 2\n"
-        << "[auth]\ninitial_credentials_file = \"credentials\"\n"
+        << database_extra << "[auth]\ninitial_credentials_file = \"credentials\"\n"
         << extra;
     return file;
 }

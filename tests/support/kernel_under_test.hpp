@@ -4,7 +4,8 @@
 // internal, public and provider listeners on free ports (the public one opens only when a
 // plugin adds public routes), a database URL, short database
 // retry times, and the first admin's credentials written to a file in its folder. `extra` is
-// appended to the file (sections other than [listeners] and [database], e.g. [provider]).
+// appended to the file (sections other than [listeners] and [database], e.g. [provider]);
+// `database_extra` goes into [database].
 
 #include "support/http_client.hpp"
 #include "support/pg_cluster.hpp"
@@ -26,6 +27,7 @@ struct KernelUnderTest {
     int provider_port = free_port();
     int public_port = free_port();
     std::unique_ptr<ChildProcess> proc;
+    std::string database_extra;  // more keys of [database], written by write_config()
 
     std::filesystem::path write_config(const std::string& db_url, const std::string& extra = "");
     void start(const std::filesystem::path& config, std::vector<std::string> extra_args = {});

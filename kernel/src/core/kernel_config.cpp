@@ -188,6 +188,10 @@ const ConfigSchema& kernel_config_schema() {
         key("database.pool_size", T::integer, 8, "Most connections the kernel opens."),
         key("database.connect_timeout_s", T::integer, 5,
             "Seconds to wait for a new database connection."),
+        key("database.tcp_timeout_s", T::integer, 15,
+            "Seconds an open database connection may leave what the kernel sent unacknowledged, "
+            "or stay silent to keepalive probes, before it counts as broken (a database host that "
+            "vanished without closing it)."),
         key("database.acquire_timeout_ms", T::integer, 2000,
             "Milliseconds a request waits for a free pooled connection before it fails."),
         key("database.retry_initial_ms", T::integer, 250,
@@ -335,12 +339,14 @@ Result<KernelConfig> parse_kernel_config(const std::string& toml_text, const std
     cfg.database.retry_initial_ms = d["retry_initial_ms"].get<int>();
     cfg.database.retry_max_ms = d["retry_max_ms"].get<int>();
     cfg.database.check_interval_ms = d["check_interval_ms"].get<int>();
+    cfg.database.tcp_timeout_s = d["tcp_timeout_s"].get<int>();
     for (auto [name, v] : {std::pair{"pool_size", cfg.database.pool_size},
                            std::pair{"connect_timeout_s", cfg.database.connect_timeout_s},
                            std::pair{"acquire_timeout_ms", cfg.database.acquire_timeout_ms},
                            std::pair{"retry_initial_ms", cfg.database.retry_initial_ms},
                            std::pair{"retry_max_ms", cfg.database.retry_max_ms},
-                           std::pair{"check_interval_ms", cfg.database.check_interval_ms}}) {
+                           std::pair{"check_interval_ms", cfg.database.check_interval_ms},
+                           std::pair{"tcp_timeout_s", cfg.database.tcp_timeout_s}}) {
         if (auto r = check_positive(std::string("database.") + name, v, origin); !r) {
             return r.error();
         }

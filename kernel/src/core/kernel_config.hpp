@@ -31,6 +31,7 @@ struct DatabaseConfig {
     int retry_initial_ms = 250;     // first back-off after a failed connect
     int retry_max_ms = 15000;       // back-off ceiling
     int check_interval_ms = 2000;   // how often a reachable database is checked
+    int tcp_timeout_s = 15;         // an open connection the host stops acknowledging is broken
 };
 
 //! The provider link's server side ([provider] in the config file).

@@ -121,9 +121,8 @@ void DbSupervisor::run_callbacks() {
 std::string DbSupervisor::watch(pqxx::connection& conn) {
     const auto interval = std::chrono::milliseconds(pool_.config().check_interval_ms);
     while (sleep_for(interval)) {
-        // TODO: the check has no client-side time limit, so a database host that vanishes
-        // without closing the TCP connection keeps health "ok" until the kernel's TCP stack
-        // gives up (minutes); libpq keepalive or tcp_user_timeout settings would bound it.
+        // A host that vanished without closing the connection fails this within
+        // database.tcp_timeout_s (the pool's connections carry TCP timeouts).
         try {
             pqxx::nontransaction tx(conn);
             tx.exec("SELECT 1");

@@ -2,33 +2,58 @@
 
 #include "db/db_errors.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <utility>
+#include <vector>
 
 namespace unidesk::kernel {
 namespace {
 
-// Adds libpq's connect_timeout unless the URL sets it already. URLs and key=value strings
-// take parameters differently.
-std::string with_connect_timeout(const std::string& url, int seconds) {
-    if (url.find("connect_timeout") != std::string::npos || seconds <= 0) {
-        return url;
+// Adds libpq parameters the URL does not set itself. URLs and key=value strings take
+// parameters differently.
+std::string with_defaults(std::string url,
+                          const std::vector<std::pair<std::string, std::string>>& params) {
+    const bool is_uri = url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0;
+    for (const auto& [key, value] : params) {
+        if (url.find(key + "=") != std::string::npos) {
+            continue;
+        }
+        if (!is_uri) {
+            url += (url.empty() ? "" : " ") + key + "=" + value;
+        } else {
+            url += (url.find('?') == std::string::npos ? "?" : "&") + key + "=" + value;
+        }
     }
-    std::string value = std::to_string(seconds);
-    bool is_uri = url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0;
-    if (!is_uri) {
-        return url + (url.empty() ? "" : " ") + "connect_timeout=" + value;
+    return url;
+}
+
+// How long to wait for a new connection, and when an open one counts as broken: what the
+// kernel sent stays unacknowledged for tcp_timeout_s (tcp_user_timeout), or an idle connection
+// stops answering keepalive probes. Without these a database host that vanishes without closing
+// its connections leaves queries and the health check waiting until the TCP stack gives up,
+// many minutes later.
+std::string conninfo_of(const DatabaseConfig& c) {
+    std::vector<std::pair<std::string, std::string>> params;
+    if (c.connect_timeout_s > 0) {
+        params.emplace_back("connect_timeout", std::to_string(c.connect_timeout_s));
     }
-    return url + (url.find('?') == std::string::npos ? "?" : "&") + "connect_timeout=" + value;
+    if (c.tcp_timeout_s > 0) {
+        const auto probe = std::to_string(std::max(1, c.tcp_timeout_s / 3));
+        params.insert(params.end(), {{"keepalives", "1"},
+                                     {"keepalives_idle", probe},
+                                     {"keepalives_interval", probe},
+                                     {"keepalives_count", "3"},
+                                     {"tcp_user_timeout", std::to_string(c.tcp_timeout_s * 1000)}});
+    }
+    return with_defaults(c.url, params);
 }
 
 }  // namespace
 
 Pool::Pool(DatabaseConfig config, std::shared_ptr<spdlog::logger> log)
-    : config_(std::move(config)),
-      conninfo_(with_connect_timeout(config_.url, config_.connect_timeout_s)),
-      log_(std::move(log)) {
+    : config_(std::move(config)), conninfo_(conninfo_of(config_)), log_(std::move(log)) {
     if (config_.pool_size < 1) {
         config_.pool_size = 1;
     }

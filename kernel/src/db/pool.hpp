@@ -67,7 +67,7 @@ private:
     Result<void> run(const std::function<void(pqxx::work&)>& fn);
 
     DatabaseConfig config_;
-    std::string conninfo_;  // config_.url with connect_timeout added
+    std::string conninfo_;  // config_.url with connect and TCP timeouts added
     std::shared_ptr<spdlog::logger> log_;
     std::atomic<bool> available_{false};
     mutable std::mutex mu_;

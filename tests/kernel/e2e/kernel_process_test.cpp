@@ -10,9 +10,11 @@
 #include <nlohmann/json.hpp>
 
 #include <csignal>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <stdexcept>
 
 using namespace std::chrono_literals;
 using nlohmann::json;
@@ -25,6 +27,50 @@ using unidesk::test::wait_until;
 namespace {
 
 const std::string kKernel = unidesk::test::built_program("unidesk-kernel");
+
+// A way to the test database through a port of its own (iptables redirects it), which can be
+// made a black hole: packets on its connections are dropped, as when the database's host
+// vanishes from the network without closing anything. The rules go when this does.
+class VanishingRoute {
+public:
+    explicit VanishingRoute(const std::string& url) {
+        const auto at = url.rfind(':');
+        const auto slash = url.find('/', at);
+        db_port_ = url.substr(at + 1, slash - at - 1);
+        port_ = std::to_string(unidesk::test::free_port());
+        url_ = url.substr(0, at + 1) + port_ + url.substr(slash);
+        run("iptables -t nat -A OUTPUT -p tcp -d 127.0.0.1 --dport " + port_ +
+            " -j REDIRECT --to-ports " + db_port_);
+    }
+    ~VanishingRoute() {
+        restore();
+        std::system(("iptables -t nat -D OUTPUT -p tcp -d 127.0.0.1 --dport " + port_ +
+                     " -j REDIRECT --to-ports " + db_port_ + " 2>/dev/null")
+                        .c_str());
+    }
+    const std::string& url() const { return url_; }
+    void vanish() {
+        run("iptables -A INPUT -p tcp -m conntrack --ctorigdstport " + port_ + " -j DROP");
+        dropping_ = true;
+    }
+    void restore() {
+        if (dropping_) {
+            run("iptables -D INPUT -p tcp -m conntrack --ctorigdstport " + port_ + " -j DROP");
+            dropping_ = false;
+        }
+    }
+
+private:
+    static void run(const std::string& command) {
+        if (std::system(command.c_str()) != 0) {
+            throw std::runtime_error("failed (the test needs root and iptables): " + command);
+        }
+    }
+    std::string db_port_;
+    std::string port_;
+    std::string url_;
+    bool dropping_ = false;
+};
 
 }  // namespace
 
@@ -100,6 +146,34 @@ TEST_CASE("health follows the database going away and coming back", "[kernel][e2
     REQUIRE(wait_until([&] { return k.health_is("ok"); }, 20s));
     auto back = k.client().request("GET", "/v1/whoami", "", {{"Authorization", "Bearer " + token}});
     CHECK(back.status == 200);
+    k.stop();
+}
+
+TEST_CASE(
+    "a database host that vanishes without closing anything is reported within the TCP "
+    "timeout",
+    "[kernel][e2e][db]") {
+    unidesk::test::TestDatabase db;
+    VanishingRoute route(db.url());
+    KernelUnderTest k;
+    k.database_extra = "tcp_timeout_s = 3\n";
+    k.start(k.write_config(route.url()));
+    REQUIRE(wait_until([&] { return k.health_is("ok"); }, 20s));
+    REQUIRE(wait_until([&] { return k.credentials().count("token") == 1; }, 10s));
+    const std::string bearer = "Bearer " + k.credentials()["token"];
+
+    route.vanish();
+    const auto vanished = std::chrono::steady_clock::now();
+    // Without TCP timeouts the check would wait for the kernel's TCP stack (many minutes).
+    REQUIRE(wait_until([&] { return k.health_is("down"); }, 15s));
+    CHECK(std::chrono::steady_clock::now() - vanished < 15s);
+    auto who = k.client().request("GET", "/v1/whoami", "", {{"Authorization", bearer}});
+    CHECK(who.status == 503);
+    CHECK(json::parse(who.body)["error"]["code"] == "database_unavailable");
+
+    route.restore();
+    REQUIRE(wait_until([&] { return k.health_is("ok"); }, 30s));
+    CHECK(k.client().request("GET", "/v1/whoami", "", {{"Authorization", bearer}}).status == 200);
     k.stop();
 }
 
