@@ -214,26 +214,8 @@ Result<HttpResponse> update_user(AuthService& auth, const HttpRequest& req) {
         return invalid_request("nothing to change: give 'role', 'password' or 'disabled'");
     }
 
-    // TODO: the three changes are separate transactions, so a request whose role change is
-    // refused (last_admin) may still have changed the password; clients see the error.
-    const auto actor = actor_of(*caller);
-    if (*password) {
-        if (auto r = auth.set_password(actor, *id, **password); !r) {
-            return r.error();
-        }
-    }
-    if (*role) {
-        if (auto r = auth.set_role(actor, *id, **role); !r) {
-            return r.error();
-        }
-    }
-    if (*disabled) {
-        if (auto r = auth.set_disabled(actor, *id, **disabled); !r) {
-            return r.error();
-        }
-    }
-
-    auto user = auth.get_user(*id);
+    auto user = auth.change_user(actor_of(*caller), *id,
+                                 {.role = *role, .disabled = *disabled, .password = *password});
     if (!user) {
         return user.error();
     }

@@ -453,16 +453,37 @@ Result<UserInfo> AuthService::get_user(std::int64_t user_id) {
 }
 
 Result<UserInfo> AuthService::set_role(const std::string& actor, std::int64_t user_id, Role role) {
-    return change_user(actor, user_id, role, std::nullopt);
+    return change_user(actor, user_id, {.role = role});
 }
 
 Result<UserInfo> AuthService::set_disabled(const std::string& actor, std::int64_t user_id,
                                            bool disabled) {
-    return change_user(actor, user_id, std::nullopt, disabled);
+    return change_user(actor, user_id, {.disabled = disabled});
+}
+
+Result<void> AuthService::set_password(const std::string& actor, std::int64_t user_id,
+                                       const std::string& password) {
+    if (auto r = change_user(actor, user_id, {.password = password}); !r) {
+        return r.error();
+    }
+    return {};
 }
 
 Result<UserInfo> AuthService::change_user(const std::string& actor, std::int64_t user_id,
-                                          std::optional<Role> role, std::optional<bool> disabled) {
+                                          const UserChange& change) {
+    // Argon2id runs before the transaction, so no row stays locked while it works.
+    std::optional<std::string> hash;
+    if (change.password) {
+        if (auto ok = check_new_password(*change.password); !ok) {
+            return ok.error();
+        }
+        auto h = hash_password(*change.password);
+        if (!h) {
+            return h.error();
+        }
+        hash = std::move(*h);
+    }
+
     return db_.transact([&](pqxx::work& tx) {
         const auto r = tx.exec_params(
             std::string("SELECT ") + kUserColumns + " FROM users WHERE id = $1 FOR UPDATE",
@@ -471,16 +492,22 @@ Result<UserInfo> AuthService::change_user(const std::string& actor, std::int64_t
             fail(Errc::not_found, "user_not_found", "no user has id " + std::to_string(user_id));
         }
         auto user = user_from_row(r[0]);
-        const Role new_role = role.value_or(user.role);
-        const bool new_disabled = disabled.value_or(user.disabled);
-        if (new_role == user.role && new_disabled == user.disabled) {
-            return user;
-        }
+        const Role new_role = change.role.value_or(user.role);
+        const bool new_disabled = change.disabled.value_or(user.disabled);
         if (user.role == Role::admin && !user.disabled &&
             (new_role != Role::admin || new_disabled)) {
             require_other_admin(tx, user_id);
         }
 
+        if (hash) {
+            tx.exec_params("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, *hash);
+            bus_.append(
+                tx, {"user.password_changed", user_subject(user_id), actor, {{"name", user.name}}});
+            log_->info("password changed user_id={} actor={}", user_id, actor);
+        }
+        if (new_role == user.role && new_disabled == user.disabled) {
+            return user;
+        }
         tx.exec_params("UPDATE users SET role = $2, disabled = $3 WHERE id = $1", user_id,
                        to_string(new_role), new_disabled);
         if (new_role != user.role) {
@@ -502,30 +529,6 @@ Result<UserInfo> AuthService::change_user(const std::string& actor, std::int64_t
         user.role = new_role;
         user.disabled = new_disabled;
         return user;
-    });
-}
-
-Result<void> AuthService::set_password(const std::string& actor, std::int64_t user_id,
-                                       const std::string& password) {
-    if (auto ok = check_new_password(password); !ok) {
-        return ok.error();
-    }
-    auto hash = hash_password(password);
-    if (!hash) {
-        return hash.error();
-    }
-
-    return db_.transact([&](pqxx::work& tx) {
-        const auto r = tx.exec_params(
-            "UPDATE users SET password_hash = $2 WHERE id = $1 RETURNING name", user_id, *hash);
-        if (r.empty()) {
-            fail(Errc::not_found, "user_not_found", "no user has id " + std::to_string(user_id));
-        }
-        bus_.append(tx, {"user.password_changed",
-                         user_subject(user_id),
-                         actor,
-                         {{"name", r[0][0].as<std::string>()}}});
-        log_->info("password changed user_id={} actor={}", user_id, actor);
     });
 }
 

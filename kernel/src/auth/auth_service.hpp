@@ -96,6 +96,17 @@ public:
     //! A disabled user can neither sign in nor use their tokens; refuses the last admin.
     Result<UserInfo> set_disabled(const std::string& actor, std::int64_t user_id, bool disabled);
 
+    //! What one request changes of a user; a part left empty stays as it is.
+    struct UserChange {
+        std::optional<Role> role;
+        std::optional<bool> disabled;
+        std::optional<std::string> password;
+    };
+    //! All the parts in one transaction: when one is refused (a short password, the last
+    //! admin), nothing changes.
+    Result<UserInfo> change_user(const std::string& actor, std::int64_t user_id,
+                                 const UserChange& change);
+
     Result<IssuedToken> issue_api_token(const std::string& actor, std::int64_t user_id,
                                         const std::string& name);
     Result<std::vector<TokenInfo>> list_api_tokens(std::optional<std::int64_t> user_id);
@@ -108,9 +119,6 @@ public:
     Result<TokenInfo> revoke_node_token(const std::string& actor, std::int64_t token_id);
 
 private:
-    Result<UserInfo> change_user(const std::string& actor, std::int64_t user_id,
-                                 std::optional<Role> role, std::optional<bool> disabled);
-
     Database& db_;
     EventBus& bus_;
     Clock& clock_;

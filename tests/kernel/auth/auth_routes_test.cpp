@@ -241,3 +241,35 @@ TEST_CASE("admins manage users and node tokens through the routes", "[kernel][au
     REQUIRE(t.f.auth().authenticate_node_token(issued["secret"].get<std::string>()).error().code ==
             "token_revoked");
 }
+
+TEST_CASE("a user change that is refused in part changes nothing", "[kernel][auth][db]") {
+    RoutesFixture t;
+    const std::map<std::string, std::string> root_id{{"id", std::to_string(t.root.user_id)}};
+
+    // The last admin may not stop being one: the new password in the same request is not kept.
+    auto refused = t.call(t.root, "PATCH", "/v1/users/{id}",
+                          R"({"password": "another passphrase", "role": "member"})", root_id);
+    CHECK(refused.status == 409);
+    CHECK(body_of(refused)["error"]["code"] == "last_admin");
+    CHECK(t.f.auth().authenticate_password("root", "twelve chars"));
+    CHECK_FALSE(t.f.auth().authenticate_password("root", "another passphrase"));
+
+    // A password too short leaves the role alone.
+    const std::map<std::string, std::string> bob_id{{"id", std::to_string(t.bob.user_id)}};
+    auto short_password = t.call(t.root, "PATCH", "/v1/users/{id}",
+                                 R"({"password": "short", "role": "viewer"})", bob_id);
+    CHECK(short_password.status == 400);
+    CHECK(t.f.auth().get_user(t.bob.user_id)->role == Role::member);
+
+    // Both at once, when both are allowed: one answer, both kept, one event each.
+    auto both = t.call(t.root, "PATCH", "/v1/users/{id}",
+                       R"({"password": "another passphrase", "role": "viewer"})", bob_id);
+    CHECK(both.status == 200);
+    CHECK(body_of(both)["user"]["role"] == "viewer");
+    CHECK(t.f.auth().authenticate_password("bob", "another passphrase"));
+    auto kinds = t.f.query(
+        "SELECT string_agg(kind, ' ' ORDER BY id) FROM events WHERE subject = "
+        "'user:" +
+        std::to_string(t.bob.user_id) + "' AND kind <> 'user.created'");
+    CHECK(kinds[0][0].as<std::string>() == "user.password_changed user.role_changed");
+}
