@@ -2,17 +2,15 @@
 // `unidesk logs -f` do) waits on a thread of its own: the real kernel with two workers and the
 // scheduler, more followers than workers, and the rest of the API still answering meanwhile.
 
-#include "support/kernel_under_test.hpp"
+#include "scheduler_kernel.hpp"
 #include "support/pg_cluster.hpp"
 
 #include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
 
 #include <mutex>
 #include <thread>
 
 using namespace std::chrono_literals;
-using nlohmann::json;
 using unidesk::test::KernelUnderTest;
 using unidesk::test::wait_until;
 using Clock = std::chrono::steady_clock;
@@ -20,24 +18,13 @@ using Clock = std::chrono::steady_clock;
 TEST_CASE("log followers hold no kernel worker while they wait", "[scheduler][db]") {
     unidesk::test::TestDatabase db;
     KernelUnderTest kernel;
-    kernel.start(kernel.write_config(db.url(), "[kernel]\nworker_threads = 2\n[plugins]\ndir = \"" +
-                                                   std::string(UNIDESK_PLUGIN_DIR) +
-                                                   "\"\nenabled = [\"scheduler\"]\n"));
+    kernel.start(kernel.write_config(
+        db.url(), "[kernel]\nworker_threads = 2\n" + unidesk::test::scheduler_config()));
     REQUIRE(wait_until([&] { return kernel.health_is("ok"); }, 30s));
 
     // No node is online: the task stays queued and its log stays empty, so followers wait.
-    const std::string commit(40, 'a');
-    auto submitted = kernel.call("POST", "/v1/tasks",
-                                 json{{"code_repo_url", "https://example.invalid/code.git"},
-                                      {"code_commit_id", commit},
-                                      {"env_repo_url", "https://example.invalid/env.git"},
-                                      {"env_commit_id", commit},
-                                      {"command", {"true"}}}
-                                     .dump());
-    REQUIRE(submitted.status == 201);
-    const auto log_path = "/v1/tasks/" +
-                          std::to_string(submitted.json()["task"]["id"].get<long long>()) +
-                          "/log?wait_s=4";
+    const auto task_id = unidesk::test::submit_placeholder_task(kernel);
+    const auto log_path = "/v1/tasks/" + std::to_string(task_id) + "/log?wait_s=4";
 
     std::mutex mu;
     std::vector<int> statuses;

@@ -4,7 +4,7 @@
 // order, leave out tasks that wait for a retry delay, and be read by walking the queue's index up
 // to the limit, never by fetching every queued row and sorting them.
 
-#include "support/kernel_under_test.hpp"
+#include "scheduler_kernel.hpp"
 #include "support/pg_cluster.hpp"
 
 #include <catch2/catch.hpp>
@@ -33,10 +33,7 @@ TEST_CASE("the head of the queue comes in order, walked along its index up to th
           "[scheduler][db]") {
     unidesk::test::TestDatabase db;
     KernelUnderTest kernel;
-    kernel.start(kernel.write_config(
-        db.url(), "[plugins]\ndir = \"" + std::string(UNIDESK_PLUGIN_DIR) +
-                      "\"\nenabled = [\"scheduler\"]\n[plugin.scheduler]\ndispatch_interval_ms = "
-                      "50\n"));
+    kernel.start(kernel.write_config(db.url(), unidesk::test::scheduler_config()));
     REQUIRE(wait_until([&] { return kernel.health_is("ok"); }, 30s));
 
     pqxx::connection c(db.url());

@@ -2,7 +2,7 @@
 // the scheduler and PostgreSQL, and a WebSocket client of the tests' own as the node, so that
 // the reports arrive faster than one transaction each could store them.
 
-#include "support/kernel_under_test.hpp"
+#include "scheduler_kernel.hpp"
 #include "support/pg_cluster.hpp"
 #include "support/ws_client.hpp"
 
@@ -31,10 +31,7 @@ struct OneNode {
     std::uint64_t n = 0;    // the last frame id
 
     OneNode() {
-        kernel.start(
-            kernel.write_config(db.url(), "[plugins]\ndir = \"" + std::string(UNIDESK_PLUGIN_DIR) +
-                                              "\"\nenabled = [\"scheduler\"]\n[plugin.scheduler]\n"
-                                              "dispatch_interval_ms = 50\n"));
+        kernel.start(kernel.write_config(db.url(), unidesk::test::scheduler_config()));
         REQUIRE(wait_until([&] { return kernel.health_is("ok"); }, 30s));
         auto token = kernel.call("POST", "/v1/node-tokens", json{{"node_name", "burst"}}.dump());
         REQUIRE(token.status == 201);
@@ -46,16 +43,7 @@ struct OneNode {
         REQUIRE(registered);
         REQUIRE(json::parse(*registered)["type"] == "registered");
 
-        const std::string commit(40, 'a');
-        auto submitted = kernel.call("POST", "/v1/tasks",
-                                     json{{"code_repo_url", "https://example.invalid/code.git"},
-                                          {"code_commit_id", commit},
-                                          {"env_repo_url", "https://example.invalid/env.git"},
-                                          {"env_commit_id", commit},
-                                          {"command", {"true"}}}
-                                         .dump());
-        REQUIRE(submitted.status == 201);
-        task_id = submitted.json()["task"]["id"].get<std::int64_t>();
+        task_id = unidesk::test::submit_placeholder_task(kernel);
         while (attempt.empty()) {
             auto f = ws->read();
             REQUIRE(f);
