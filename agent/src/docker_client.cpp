@@ -195,6 +195,9 @@ Result<DockerResponse> DockerClient::call(const std::string& method, const std::
                           std::move(parser.get().body())};
 }
 
+// stream() passes body bytes on in pieces of at most about this size.
+constexpr std::size_t kPassOnBytes = 256 * 1024;
+
 Result<int> DockerClient::stream(const std::string& method, const std::string& target,
                                  const std::filesystem::path* upload,
                                  const std::function<void(std::string_view)>& on_data,
@@ -243,23 +246,59 @@ Result<int> DockerClient::stream(const std::string& method, const std::string& t
     }
     const int status = ec ? 0 : static_cast<int>(parser.get().result_int());
     std::string error_body;
+    std::string came;  // body bytes parsed and not yet passed on
+    auto pass_on = [&] {
+        if (!came.empty()) {
+            on_data(came);
+            came.clear();
+        }
+    };
     char chunk[16 * 1024];
+    // The parser is fed by hand, so that it is known when the next bytes must be waited for:
+    // the engine sends a chunk a line, and the lines of one burst, parsed from what is already
+    // here, go on together; before each wait for the engine, everything parsed is passed on.
     while (!ec && !parser.is_done()) {
         parser.get().body().data = chunk;
         parser.get().body().size = sizeof chunk;
-        // read_some returns as soon as some of the body came: output is passed on as it is made.
-        ec = run(io, [&](auto h) { http::async_read_some(stream, buf, parser, h); });
-        if (ec == http::error::need_buffer) {
-            ec = {};
+        error_code parsed;
+        const auto used = buf.size() > 0 ? parser.put(buf.data(), parsed) : 0;
+        buf.consume(used);
+        if (parsed && parsed != http::error::need_more && parsed != http::error::need_buffer) {
+            ec = parsed;
+            break;
         }
         const std::string_view got(chunk, sizeof chunk - parser.get().body().size);
         if (status >= 300) {
             error_body.append(
                 got.substr(0, 64 * 1024 - std::min<std::size_t>(error_body.size(), 64 * 1024)));
-        } else if (!got.empty()) {
-            on_data(got);
+        } else {
+            came.append(got);
+        }
+        if (came.size() >= kPassOnBytes) {
+            pass_on();
+        }
+        if (parser.is_done() || used > 0 || !got.empty()) {
+            continue;
+        }
+        // Nothing more can be parsed from what is here: wait for the engine.
+        pass_on();
+        std::size_t n = 0;
+        ec = run(io, [&](auto h) {
+            stream.async_read_some(buf.prepare(sizeof chunk), [&n, h](error_code e, std::size_t k) {
+                n = k;
+                h(e);
+            });
+        });
+        buf.commit(n);
+        if (ec == asio::error::eof) {
+            ec = {};
+            parser.put_eof(ec);  // an error unless the body ends with the connection
+            if (!ec && !parser.is_done()) {
+                ec = http::error::partial_message;
+            }
         }
     }
+    pass_on();
 
     if (cancel && cancel->cancelled()) {
         return make_error(Errc::conflict, "cancelled", "the stream was cancelled");
@@ -408,6 +447,18 @@ Result<void> DockerClient::follow_logs(const std::string& id, const std::string&
         target += "&since=" + unix_time_of(since);
     }
     LogDemuxer demux;
+    // The engine sends a frame a line. Frames of one stream that arrive in one read go on as
+    // one (up to kMergedFrameBytes), with the time of the last: a command printing many short
+    // lines makes one report per read, not one per line.
+    std::string merged;
+    std::string merged_stream;
+    std::string merged_until;
+    auto flush = [&] {
+        if (!merged.empty()) {
+            on_frame(LogFrame{merged_stream, merged_until, merged});
+            merged.clear();
+        }
+    };
     auto on_data = [&](std::string_view bytes) {
         demux.feed(bytes, [&](std::string_view stream, std::string_view payload) {
             // With timestamps, every frame starts with the line's time and one space.
@@ -420,8 +471,15 @@ Result<void> DockerClient::follow_logs(const std::string& id, const std::string&
             if (!since.empty() && !f.timestamp.empty() && f.timestamp <= since) {
                 return;
             }
-            on_frame(f);
+            if (!merged.empty() &&
+                (stream != merged_stream || merged.size() + f.data.size() > kMergedFrameBytes)) {
+                flush();
+            }
+            merged_stream = stream;
+            merged_until = f.timestamp;
+            merged += f.data;
         });
+        flush();
     };
     auto r = stream("GET", path(target), nullptr, on_data, cancel);
     if (!r) {

@@ -10,11 +10,13 @@
 // not answer, `docker_error` with the engine's own message for an error status, and the typed
 // calls' own codes (`image_build_failed`, `not_found`).
 
+#include "unidesk/protocol/messages.hpp"
 #include "unidesk/result.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -78,6 +80,9 @@ struct ImageInfo {
     std::int64_t size = 0;
 };
 
+//! follow_logs() merges frames up to this size: what one task.log carries.
+inline constexpr std::size_t kMergedFrameBytes = protocol::kMaxLogData;
+
 //! One frame of a container's log: which stream, the engine's timestamp of the line
 //! (RFC 3339 with nanoseconds) and the bytes.
 struct LogFrame {
@@ -118,7 +123,9 @@ public:
     Result<void> start_container(const std::string& id);
 
     //! Follows the container's stdout and stderr until it ends (or `cancel`), with timestamps.
-    //! `since`: RFC 3339 time; frames at or before it are skipped. Empty: from the start.
+    //! `since`: RFC 3339 time; frames at or before it are skipped. Empty: from the start. The
+    //! frames of one stream that arrive together are passed on as one, up to kMergedFrameBytes
+    //! (a larger frame alone), timed by the last of them.
     Result<void> follow_logs(const std::string& id, const std::string& since,
                              const std::function<void(const LogFrame&)>& on_frame,
                              StreamCancel* cancel);

@@ -12,17 +12,39 @@ struct Numbering {
     std::size_t bytes;
 };
 
+// What a report costs besides its text, roughly: the envelope and the fields.
+constexpr std::size_t kLogOverhead = 128;
+
 Numbering numbering_of(protocol::Body& body) {
     if (auto* s = std::get_if<protocol::TaskStatus>(&body)) {
         return {&s->attempt_id, &s->seq, 256 + s->message.size()};
     }
     if (auto* l = std::get_if<protocol::TaskLog>(&body)) {
-        return {&l->attempt_id, &l->seq, 128 + l->data.size()};
+        return {&l->attempt_id, &l->seq, kLogOverhead + l->data.size()};
     }
     return {nullptr, nullptr, 0};
 }
 
 }  // namespace
+
+bool Outbox::merge_into_tail(const protocol::Body& body) {
+    const auto* l = std::get_if<protocol::TaskLog>(&body);
+    if (l == nullptr || entries_.empty()) {
+        return false;
+    }
+    auto& tail = entries_.back();
+    auto* t = std::get_if<protocol::TaskLog>(&tail.body);
+    if (t == nullptr || tail.taken || tail.acked || t->attempt_id != l->attempt_id ||
+        t->stream != l->stream || t->data.size() + l->data.size() > protocol::kMaxLogData) {
+        return false;
+    }
+    t->data += l->data;
+    if (!l->until.empty()) {
+        t->until = l->until;
+    }
+    tail.bytes += l->data.size();
+    return true;
+}
 
 Outbox::Outbox(std::size_t limit_bytes) : limit_(limit_bytes) {}
 
@@ -45,7 +67,12 @@ bool Outbox::push(protocol::Body body, bool wait) {
         if (closed_) {
             return false;
         }
+        if (merge_into_tail(body)) {
+            bytes_ += n.bytes - kLogOverhead;
+            return true;  // the tail was not sent yet; whoever sends it is already on its way
+        }
         *n.seq = ++last_seq_[*n.attempt_id];
+        unacked_[*n.attempt_id].push_back(first_ + entries_.size());
         entries_.push_back({*n.attempt_id, *n.seq, n.bytes, std::move(body)});
         bytes_ += n.bytes;
         notify = on_ready_;
@@ -58,30 +85,45 @@ bool Outbox::push(protocol::Body body, bool wait) {
 
 std::optional<protocol::Body> Outbox::take() {
     std::lock_guard lock(mutex_);
+    while (sent_ < entries_.size() && entries_[sent_].acked) {
+        ++sent_;
+    }
     if (sent_ >= entries_.size()) {
         return std::nullopt;
     }
+    entries_[sent_].taken = true;
     return entries_[sent_++].body;
 }
 
 void Outbox::ack(const std::string& attempt_id, std::uint64_t seq) {
     std::lock_guard lock(mutex_);
-    std::size_t removed_sent = 0;
-    std::size_t i = 0;
-    auto it = std::remove_if(entries_.begin(), entries_.end(), [&](const Entry& e) {
-        const bool gone = e.attempt_id == attempt_id && e.seq <= seq;
-        if (gone) {
-            bytes_ -= e.bytes;
-            if (i < sent_) {
-                ++removed_sent;
-            }
-        }
-        ++i;
-        return gone;
-    });
-    entries_.erase(it, entries_.end());
-    sent_ -= removed_sent;
+    auto list = unacked_.find(attempt_id);
+    if (list == unacked_.end()) {
+        return;
+    }
+    auto& numbers = list->second;
+    while (!numbers.empty() && entries_[numbers.front() - first_].seq <= seq) {
+        auto& e = entries_[numbers.front() - first_];
+        e.acked = true;
+        e.body = protocol::Body{};  // its memory goes now, the entry when those before it go
+        bytes_ -= e.bytes;
+        numbers.pop_front();
+    }
+    if (numbers.empty()) {
+        unacked_.erase(list);
+    }
+    drop_acked_front();
     space_.notify_all();
+}
+
+void Outbox::drop_acked_front() {
+    while (!entries_.empty() && entries_.front().acked) {
+        entries_.pop_front();
+        ++first_;
+        if (sent_ > 0) {
+            --sent_;
+        }
+    }
 }
 
 void Outbox::rewind() {
@@ -102,9 +144,8 @@ void Outbox::forget(const std::string& attempt_id) {
 
 std::size_t Outbox::unacked(const std::string& attempt_id) const {
     std::lock_guard lock(mutex_);
-    return static_cast<std::size_t>(
-        std::count_if(entries_.begin(), entries_.end(),
-                      [&](const Entry& e) { return e.attempt_id == attempt_id; }));
+    auto it = unacked_.find(attempt_id);
+    return it == unacked_.end() ? 0 : it->second.size();
 }
 
 void Outbox::close() {

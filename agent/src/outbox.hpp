@@ -33,9 +33,11 @@ public:
     void set_on_ready(std::function<void()> on_ready);
 
     //! Numbers `body` (a TaskStatus or TaskLog; its attempt_id set) with the attempt's next seq
-    //! and queues it. Blocks while the outbox is full, unless `wait` is false (for the network
-    //! thread, which must never block; the limit is then passed by that one report). False once
-    //! close() was called.
+    //! and queues it. A TaskLog that follows one of the same attempt and stream not yet sent is
+    //! added to it instead (up to protocol::kMaxLogData), so output made faster than the link
+    //! takes it goes in fewer, larger reports. Blocks while the outbox is full, unless `wait` is
+    //! false (for the network thread, which must never block; the limit is then passed by that one
+    //! report). False once close() was called.
     bool push(protocol::Body body, bool wait = true);
 
     //! The next report not yet sent in this session, or nothing.
@@ -65,15 +67,27 @@ private:
         std::uint64_t seq;
         std::size_t bytes;
         protocol::Body body;
+        bool acked = false;  // kept only until the entries before it are acknowledged too
+        bool taken = false;  // sent in some session: the server may have stored it as it was
     };
+
+    // Acknowledgements come in each attempt's order, so each marks a run at the front of its
+    // attempt's list, and the entries leave the front of `entries_` once every earlier one has:
+    // an acknowledgement costs the entries it acknowledges, whatever the outbox holds.
+    void drop_acked_front();
+    // Adds a TaskLog to the last entry when that one is unsent output of the same attempt and
+    // stream with room left. Under mutex_.
+    bool merge_into_tail(const protocol::Body& body);
 
     mutable std::mutex mutex_;
     std::condition_variable space_;
-    std::deque<Entry> entries_;  // unacknowledged, in the order pushed
+    std::deque<Entry> entries_;  // in the order pushed; acknowledged ones only behind others
+    std::uint64_t first_ = 0;    // the push number of entries_[0]
     std::size_t sent_ = 0;       // entries_[0, sent_) went out in this session
-    std::size_t bytes_ = 0;
+    std::size_t bytes_ = 0;      // of the entries not yet acknowledged
     std::size_t limit_;
     std::map<std::string, std::uint64_t> last_seq_;
+    std::map<std::string, std::deque<std::uint64_t>> unacked_;  // push numbers, per attempt
     bool closed_ = false;
     std::function<void()> on_ready_;
 };

@@ -23,8 +23,6 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-// Output chunks stay well under the link's 1 MiB frame limit even when JSON escapes them.
-constexpr std::size_t kMaxLogChunk = 64 * 1024;
 constexpr auto kDefaultGrace = 10s;
 
 std::string now_utc() {
@@ -547,11 +545,11 @@ void TaskManager::report(Attempt& a, const std::string& phase, const std::string
 
 void TaskManager::log(Attempt& a, std::string_view stream, std::string_view data,
                       std::string_view until) {
-    for (std::size_t at = 0; at < data.size(); at += kMaxLogChunk) {
+    for (std::size_t at = 0; at < data.size(); at += protocol::kMaxLogData) {
         protocol::TaskLog l;
         l.attempt_id = a.task.attempt_id;
         l.stream = std::string(stream);
-        l.data = std::string(data.substr(at, kMaxLogChunk));
+        l.data = std::string(data.substr(at, protocol::kMaxLogData));
         l.until = std::string(until);
         outbox_.push(std::move(l));
     }

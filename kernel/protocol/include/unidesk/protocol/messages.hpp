@@ -170,6 +170,10 @@ struct TaskStatus {
     bool operator==(const TaskStatus&) const = default;
 };
 
+//! The most output bytes one task.log carries: well under the link's 1 MiB frame limit even
+//! when JSON escapes every byte.
+inline constexpr std::size_t kMaxLogData = 64 * 1024;
+
 //! A bounded chunk of an attempt's output. `stream`: stdout, stderr, or agent (build output
 //! and the agent's own notes). `data` is UTF-8 text; invalid bytes are replaced when it is
 //! sent, and a NUL character when it arrives (decode()), with U+FFFD.
