@@ -1134,9 +1134,21 @@ Result<void> ProviderServer::send(const std::string& node_name, const std::strin
                           "the node " + node_name + " holds no session with this kernel instance");
     }
     auto id = "k-" + std::to_string(++impl_->frames_out);
-    s->post_frame(nlohmann::json{
-        {"type", type}, {"id", id}, {"v", protocol::kProtocolVersion}, {"body", body}}
-                      .dump());
+    auto frame = nlohmann::json{
+        {"type", type},
+        {"id", id},
+        {"v", protocol::kProtocolVersion},
+        {"body",
+         body}}.dump();
+    // A node closes the link on a frame past its limit; the same frame would close it again on
+    // every try, so it is refused here instead.
+    if (frame.size() > impl_->options.max_frame_bytes) {
+        return make_error(Errc::too_large, "frame_too_large",
+                          "a " + type + " frame of " + std::to_string(frame.size()) +
+                              " bytes is over the provider link's " +
+                              std::to_string(impl_->options.max_frame_bytes) + "-byte limit");
+    }
+    s->post_frame(std::move(frame));
     return {};
 }
 

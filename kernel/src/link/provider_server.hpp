@@ -75,7 +75,8 @@ public:
     std::size_t session_count() const;
 
     //! Sends one frame of `type` to the node's session on this instance. Fails with
-    //! `node_offline` (Errc::unavailable) when this instance holds no session of that node.
+    //! `node_offline` (Errc::unavailable) when this instance holds no session of that node, and
+    //! with `frame_too_large` (Errc::too_large) for a frame past max_frame_bytes.
     Result<void> send(const std::string& node_name, const std::string& type,
                       const nlohmann::json& body) override;
 

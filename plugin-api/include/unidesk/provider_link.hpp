@@ -38,7 +38,8 @@ public:
     virtual ~ProviderLink() = default;
 
     //! Fails with `node_offline` (Errc::unavailable) when the node holds no session with this
-    //! kernel instance.
+    //! kernel instance, and with `frame_too_large` (Errc::too_large) for a frame past the
+    //! link's limit (provider.max_frame_bytes), which no retry would get through.
     virtual Result<void> send(const std::string& node_name, const std::string& type,
                               const nlohmann::json& body) = 0;
 

@@ -527,7 +527,9 @@ private:
             }
             log_->warn("{} not sent node={} attempt={} error=\"{}\"", c.type, c.node, c.attempt_id,
                        sent.error().message);
-            if (c.type == "task.assign") {
+            if (c.type == "task.assign" && sent.error().errc == Errc::too_large) {
+                store_->fail_unsendable(c, "assign_too_large", sent.error().message);
+            } else if (c.type == "task.assign") {
                 store_->undelivered(c, sent.error().message);
             } else if (c.type == "task.cancel" && c.body.value("reason", "") == "cancelled") {
                 store_->cancel_undelivered(c.task_id, c.attempt_id, sent.error().message);

@@ -253,6 +253,12 @@ Result<json> normalize_spec(const json& in) {
     if (auto r = normalize_storage(in, out); !r) {
         return r.error();
     }
+    if (const auto size = out.dump().size(); size > kMaxSpecBytes) {
+        return make_error(Errc::too_large, "spec_too_large",
+                          "the task spec is " + std::to_string(size) + " bytes as JSON; at most " +
+                              std::to_string(kMaxSpecBytes) +
+                              " (command, env and labels together); pass large data as an input");
+    }
     return ok_value(std::move(out));
 }
 

@@ -147,9 +147,15 @@ Result<json> TaskStore::submit(const json& spec, const std::string& user) {
 }
 
 Result<json> TaskStore::list(const ListFilter& f) {
+    if (!f.state.empty() && f.state != "active" && f.state != "queued" &&
+        kActive.count(f.state) == 0 && kEnded.count(f.state) == 0) {
+        return make_error(Errc::invalid_argument, "invalid_request",
+                          "state must be active, queued, assigned, accepted, fetching, building, "
+                          "running, uploading, succeeded, failed, cancelled or lost");
+    }
     return db_.transact([&](pqxx::work& tx) {
         // Each filter is either off (NULL) or compared; one statement for every combination.
-        const std::string active = "{assigned,accepted,fetching,building,running,uploading}";
+        const std::string active = "{queued,assigned,accepted,fetching,building,running,uploading}";
         auto r = tx.exec_params(
             "SELECT " + kTaskColumns +
                 " FROM scheduler_tasks t WHERE "
