@@ -971,6 +971,11 @@ std::optional<HttpResponse> HttpServer::Impl::authorize(HttpRequest& req, const 
         } catch (const std::exception& e) {
             log->error("token check failed error={}", e.what());
         }
+        // An open route (/health) still answers when the token cannot be checked because the
+        // database is down; a wrong token is refused everywhere.
+        if (!principal && !m.options.min_role && principal.error().errc != Errc::unauthenticated) {
+            return std::nullopt;
+        }
         if (!principal) {
             auto res = HttpResponse::error(principal.error());
             if (res.status == 401) {

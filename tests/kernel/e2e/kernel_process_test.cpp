@@ -141,6 +141,12 @@ TEST_CASE("health follows the database going away and coming back", "[kernel][e2
     auto who = k.client().request("GET", "/v1/whoami", "", {{"Authorization", "Bearer " + token}});
     CHECK(who.status == 503);
     CHECK(json::parse(who.body)["error"]["code"] == "database_unavailable");
+    // The health report is open: a token that cannot be checked now does not hide it.
+    auto with_token =
+        k.client().request("GET", "/health", "", {{"Authorization", "Bearer " + token}});
+    CHECK(with_token.status == 503);
+    INFO(with_token.body);
+    CHECK(json::parse(with_token.body)["components"]["database"]["status"] == "down");
 
     cluster.start();
     REQUIRE(wait_until([&] { return k.health_is("ok"); }, 20s));
