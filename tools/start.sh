@@ -13,11 +13,13 @@ pg_port=${UNIDESK_PG_PORT:-55432}
 api_port=${UNIDESK_API_PORT:-7700}
 provider_port=${UNIDESK_PROVIDER_PORT:-7701}
 web_port=${UNIDESK_WEB_PORT:-8080}
-# Node names allow letters, digits, '.', '_' and '-'.
-node_name=$(hostname -s | tr -c 'A-Za-z0-9._\n-' '-')
+# A node name is a-z or 0-9 first, then at most 63 of a-z 0-9 . _ - (the host name in lower case,
+# anything else made '-').
+node_name=$(hostname -s | tr 'A-Z' 'a-z' | tr -c 'a-z0-9._\n-' '-' | cut -c1-64)
+case "$node_name" in [a-z0-9]*) ;; *) node_name="node-${node_name}" ; node_name=${node_name:0:64} ;; esac
 
 ./tools/install-deps.sh
-./tools/build.sh
+./tools/build.sh unidesk-platform  # the programs and plugins; the tests are left to tools/test.sh
 # The web UI, built to web/dist, which the gateway plugin serves.
 if [ -f web/package.json ]; then
     (cd web && npm run build >/dev/null)

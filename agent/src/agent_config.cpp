@@ -1,5 +1,7 @@
 #include "agent_config.hpp"
 
+#include "unidesk/protocol/messages.hpp"
+
 #include <toml++/toml.h>
 #include <boost/program_options.hpp>
 
@@ -313,7 +315,7 @@ void apply_file(AgentConfig& c, Origins& origins, const std::string& path) {
 
 void apply_env(AgentConfig& c, Origins& origins, const EnvLookup& env) {
     const std::pair<const char*, std::string AgentConfig::*> strings[] = {
-        {"UNIDESK_SERVER", &AgentConfig::server},
+        {"UNIDESK_NODE_SERVER", &AgentConfig::server},
         {"UNIDESK_NODE_TOKEN", &AgentConfig::token},
         {"UNIDESK_NODE_NAME", &AgentConfig::node_name},
         {"UNIDESK_WORK_DIR", &AgentConfig::work_dir},
@@ -438,8 +440,8 @@ bool valid_token(const std::string& t) {
 
 void validate(AgentConfig& c, const Origins& origins) {
     if (c.server.empty()) {
-        throw ConfigError("server",
-                          "is required (--server, UNIDESK_SERVER or server in the config file)");
+        throw ConfigError(
+            "server", "is required (--server, UNIDESK_NODE_SERVER or server in the config file)");
     }
     c.url = parse_server_url(where(origins, "server"), c.server);
 
@@ -452,16 +454,21 @@ void validate(AgentConfig& c, const Origins& origins) {
     }
 
     if (c.node_name.empty()) {
+        // Host names are case-insensitive, and node names are lower case (DESKTOP-7Q2 is the
+        // node desktop-7q2).
         char host[256] = {};
         if (::gethostname(host, sizeof(host) - 1) == 0) {
             c.node_name = host;
+            std::transform(c.node_name.begin(), c.node_name.end(), c.node_name.begin(),
+                           [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
         }
     }
-    if (!valid_name(c.node_name, 63, "._-")) {
+    if (!protocol::is_valid_node_name(c.node_name)) {
+        const bool from_host = origins.count("name") == 0;
         throw ConfigError(where(origins, "name"),
-                          "'" + c.node_name +
-                              "' must be 1-63 letters, digits or . _ - and start with a letter "
-                              "or digit");
+                          "'" + c.node_name + "'" + (from_host ? " (the host name)" : "") +
+                              " must " + std::string(protocol::kNodeNameRule) +
+                              (from_host ? "; choose one with --name" : ""));
     }
     if (c.work_dir.empty()) {
         throw ConfigError(where(origins, "work_dir"), "must not be empty");

@@ -86,7 +86,7 @@ memory_mb = 81920
     REQUIRE(from_file.log_level == "debug");
     REQUIRE(from_file.gpus.size() == 1);
 
-    const std::map<std::string, std::string> env = {{"UNIDESK_SERVER", "ws://from-env:2"},
+    const std::map<std::string, std::string> env = {{"UNIDESK_NODE_SERVER", "ws://from-env:2"},
                                                     {"UNIDESK_NODE_NAME", "env-node"},
                                                     {"UNIDESK_NODE_TOKEN", kOtherToken},
                                                     {"UNIDESK_LABELS", "zone=env, gpu=yes"},
@@ -110,15 +110,20 @@ memory_mb = 81920
 }
 
 TEST_CASE("a bad setting is reported with the key that holds it", "[agent][config]") {
-    const std::map<std::string, std::string> ok = {{"UNIDESK_SERVER", "ws://k"},
+    const std::map<std::string, std::string> ok = {{"UNIDESK_NODE_SERVER", "ws://k"},
                                                    {"UNIDESK_NODE_TOKEN", kToken}};
-    REQUIRE(error_key({}, {{"UNIDESK_SERVER", "ws://k"}}) == "token");
+    REQUIRE(error_key({}, {{"UNIDESK_NODE_SERVER", "ws://k"}}) == "token");
     REQUIRE(error_key({}, {{"UNIDESK_NODE_TOKEN", kToken}}) == "server");
-    REQUIRE(error_key({}, {{"UNIDESK_SERVER", "ws://k"}, {"UNIDESK_NODE_TOKEN", "udn_12"}}) ==
+    REQUIRE(error_key({}, {{"UNIDESK_NODE_SERVER", "ws://k"}, {"UNIDESK_NODE_TOKEN", "udn_12"}}) ==
             "UNIDESK_NODE_TOKEN");
     REQUIRE(error_key({"--server", "http://k"}, ok) == "--server");
     REQUIRE(error_key({"--name", "bad name!"}, ok) == "--name");
-    REQUIRE(error_key({}, {{"UNIDESK_SERVER", "ws://k"},
+    // The kernel's rule for node tokens: lower case, a letter or digit first.
+    REQUIRE(error_key({"--name", "Gpu-07"}, ok) == "--name");
+    REQUIRE(error_key({"--name", "-gpu"}, ok) == "--name");
+    REQUIRE(error_key({"--name", "07-gpu.lab_a"}, ok) == "(no error)");
+    REQUIRE(error_key({"--name", std::string(65, 'a')}, ok) == "--name");
+    REQUIRE(error_key({}, {{"UNIDESK_NODE_SERVER", "ws://k"},
                            {"UNIDESK_NODE_TOKEN", kToken},
                            {"UNIDESK_LABELS", "novalue"}}) == "UNIDESK_LABELS");
     REQUIRE(error_key({"--bogus"}, ok) == "--bogus");
@@ -145,7 +150,7 @@ TEST_CASE("the agent exits with code 2 and names the key on a bad config", "[age
 }
 
 TEST_CASE("git credentials are read from [[git.credentials]] tables", "[agent][config]") {
-    const std::map<std::string, std::string> ok = {{"UNIDESK_SERVER", "ws://k"},
+    const std::map<std::string, std::string> ok = {{"UNIDESK_NODE_SERVER", "ws://k"},
                                                    {"UNIDESK_NODE_TOKEN", kToken}};
     const auto file = write_file(R"(
 [[git.credentials]]

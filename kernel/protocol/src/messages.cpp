@@ -2,7 +2,19 @@
 
 #include "unidesk/protocol/close_reason.hpp"
 
+#include <algorithm>
+
 namespace unidesk::protocol {
+
+bool is_valid_node_name(std::string_view name) {
+    auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+    if (name.empty() || name.size() > 64 || !alnum(name[0])) {
+        return false;
+    }
+    return std::all_of(name.begin(), name.end(),
+                       [&](char c) { return alnum(c) || c == '_' || c == '.' || c == '-'; });
+}
+
 namespace {
 
 struct TypeName {

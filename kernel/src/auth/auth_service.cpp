@@ -1,6 +1,7 @@
 #include "auth/auth_service.hpp"
 
 #include "db/sql_time.hpp"
+#include "unidesk/protocol/messages.hpp"
 
 #include <openssl/evp.h>
 #include <sodium.h>
@@ -609,8 +610,9 @@ Result<TokenInfo> AuthService::revoke_api_token(const Principal& caller, std::in
 
 Result<IssuedToken> AuthService::issue_node_token(const std::string& actor,
                                                   const std::string& node_name) {
-    if (!valid_name(node_name)) {
-        return name_invalid("a node name");
+    if (!protocol::is_valid_node_name(node_name)) {
+        return make_error(Errc::invalid_argument, "name_invalid",
+                          "a node name must " + std::string(protocol::kNodeNameRule));
     }
     IssuedToken issued;
     issued.secret = new_token_secret(kNodeTokenPrefix);

@@ -229,8 +229,13 @@ TEST_CASE("admins manage users and node tokens through the routes", "[kernel][au
     const auto issued = body_of(node);
     REQUIRE(issued["secret"].get<std::string>().rfind("udn_", 0) == 0);
     REQUIRE(issued["token"]["node_name"] == "gpu-07");
+    // The agent's rule: lower case, a digit may come first.
+    REQUIRE(t.call(t.root, "POST", "/v1/node-tokens", R"({"node_name": "07-gpu"})").status == 201);
+    auto upper = t.call(t.root, "POST", "/v1/node-tokens", R"({"node_name": "GPU-07"})");
+    REQUIRE(upper.status == 400);
+    REQUIRE(body_of(upper)["error"]["code"] == "name_invalid");
     auto listed = t.call(t.root, "GET", "/v1/node-tokens");
-    REQUIRE(body_of(listed)["node_tokens"].size() == 1);
+    REQUIRE(body_of(listed)["node_tokens"].size() == 2);
     REQUIRE(listed.body.find(issued["secret"].get<std::string>().substr(4)) == std::string::npos);
 
     const std::map<std::string, std::string> node_id{

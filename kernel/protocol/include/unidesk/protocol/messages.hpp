@@ -20,6 +20,13 @@ inline constexpr int kProtocolVersion = 1;
 //! Frames above this size are refused unless the caller chooses another limit.
 inline constexpr std::size_t kDefaultMaxFrameBytes = 1024 * 1024;
 
+//! Whether `name` is a valid node name: a-z or 0-9 first, then at most 63 of a-z 0-9 _ . -.
+//! The kernel issues node tokens only for such names, and the agent checks its own with it.
+bool is_valid_node_name(std::string_view name);
+//! What is_valid_node_name() wants, to follow "... must" in an error message.
+inline constexpr std::string_view kNodeNameRule =
+    "start with a-z or 0-9 and continue with at most 63 of a-z 0-9 _ . -";
+
 // ---- agent -> server ----
 
 struct GpuInfo {
