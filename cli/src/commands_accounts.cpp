@@ -25,9 +25,10 @@ Result<std::string> token_id_arg(const CommandContext& ctx) {
 //! The one place a secret is printed: right after the server issued it.
 void print_issued(CommandContext& ctx, const Answer& answer, const std::string& what) {
     const auto token = object_field(answer, "token");
-    ctx.io.out << "issued " << what << " id=" << cell(token, "id") << '\n'
-               << cell(answer.json, "secret") << '\n';
-    ctx.io.err << "the secret above is shown only now; the server keeps only its hash\n";
+    // The secret alone on standard output, so that `SECRET=$(unidesk token create ci)` works.
+    ctx.io.err << "issued " << what << " id=" << cell(token, "id") << '\n';
+    ctx.io.out << cell(answer.json, "secret") << '\n';
+    ctx.io.err << "the secret is shown only now; the server keeps only its hash\n";
 }
 
 Result<int> whoami(CommandContext& ctx) {

@@ -185,7 +185,7 @@ Result<void> add_scheduling(nlohmann::json& spec, const Invocation& inv) {
     nlohmann::json retry = nlohmann::json::object();
     if (const auto retries = inv.value("retries")) {
         // max_attempts counts the first attempt too, so 0 would never run the task.
-        auto n = parse_integer(*retries, "retries", 1, 1000);
+        auto n = parse_integer(*retries, "retries", 1, 100);
         if (!n) {
             return n.error();
         }

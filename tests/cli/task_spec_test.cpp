@@ -177,6 +177,9 @@ TEST_CASE("a TaskSpec is refused locally when a field is missing or malformed",
     args = required_options();
     args.insert(args.end(), {"--retries", "0"});
     CHECK_THAT(error_of(args), Catch::Contains("--retries"));
+    args = required_options();
+    args.insert(args.end(), {"--retries", "101"});  // the server's limit
+    CHECK_THAT(error_of(args), Catch::Contains("--retries"));
 
     args = required_options();
     args.insert(args.end(), {"--dockerfile", "/etc/Dockerfile"});

@@ -262,7 +262,8 @@ TEST_CASE("token create shows the issued secret once and revoke names the token"
 
     auto r = run_unidesk(server, {"token", "create", "ci"});
     CHECK(r.exit_code == 0);
-    CHECK(r.out == "issued API token 'ci' id=4\nudk_feedface\n");
+    CHECK(r.out == "udk_feedface\n");
+    CHECK_THAT(r.err, Catch::Contains("issued API token 'ci' id=4\n"));
     CHECK_THAT(r.err, Catch::Contains("shown only now"));
     CHECK(nlohmann::json::parse(server.requests().at(0).body) == nlohmann::json{{"name", "ci"}});
 
@@ -283,7 +284,8 @@ TEST_CASE("node tokens are issued for a node name, listed and revoked", "[cli][e
 
     auto r = run_unidesk(server, {"node-token", "create", "gpu-07"});
     CHECK(r.exit_code == 0);
-    CHECK(r.out == "issued node token for node 'gpu-07' id=2\nudn_abc\n");
+    CHECK(r.out == "udn_abc\n");
+    CHECK_THAT(r.err, Catch::Contains("issued node token for node 'gpu-07' id=2\n"));
     CHECK(nlohmann::json::parse(server.requests().at(0).body) ==
           nlohmann::json{{"node_name", "gpu-07"}});
 
