@@ -99,6 +99,11 @@ HttpResponse WebFiles::serve(const std::string& path) const {
     if (!safe_relative(path)) {
         return not_found(path);
     }
+    // A scraper pointed at the public address gets a clear 404 rather than the UI's page.
+    if (path == "metrics") {
+        return HttpResponse::error(make_error(Errc::not_found, "not_found",
+                                              "/metrics is served on the internal listener only"));
+    }
 
     if (!path.empty()) {
         auto file = dir_ / path;
