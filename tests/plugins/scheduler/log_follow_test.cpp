@@ -11,16 +11,11 @@
 #include <thread>
 
 using namespace std::chrono_literals;
-using unidesk::test::KernelUnderTest;
-using unidesk::test::wait_until;
 using Clock = std::chrono::steady_clock;
 
 TEST_CASE("log followers hold no kernel worker while they wait", "[scheduler][db]") {
-    unidesk::test::TestDatabase db;
-    KernelUnderTest kernel;
-    kernel.start(kernel.write_config(
-        db.url(), "[kernel]\nworker_threads = 2\n" + unidesk::test::scheduler_config()));
-    REQUIRE(wait_until([&] { return kernel.health_is("ok"); }, 30s));
+    unidesk::test::SchedulerKernel k("[kernel]\nworker_threads = 2\n");
+    auto& kernel = k.kernel;
 
     // No node is online: the task stays queued and its log stays empty, so followers wait.
     const auto task_id = unidesk::test::submit_placeholder_task(kernel);

@@ -11,8 +11,6 @@
 #include <pqxx/pqxx>
 
 using namespace std::chrono_literals;
-using unidesk::test::KernelUnderTest;
-using unidesk::test::wait_until;
 
 namespace {
 
@@ -31,12 +29,9 @@ public:
 
 TEST_CASE("the head of the queue comes in order, walked along its index up to the window",
           "[scheduler][db]") {
-    unidesk::test::TestDatabase db;
-    KernelUnderTest kernel;
-    kernel.start(kernel.write_config(db.url(), unidesk::test::scheduler_config()));
-    REQUIRE(wait_until([&] { return kernel.health_is("ok"); }, 30s));
+    unidesk::test::SchedulerKernel k;
 
-    pqxx::connection c(db.url());
+    pqxx::connection c(k.db.url());
     pqxx::nontransaction(c).exec("ANALYZE scheduler_tasks");  // statistics of an empty table
 
     // 2,000 queued tasks of priorities 0, 1 and 2, written at once (the read is what is tested,

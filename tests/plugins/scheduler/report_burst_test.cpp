@@ -14,7 +14,6 @@
 using namespace std::chrono_literals;
 using nlohmann::json;
 using unidesk::test::KernelUnderTest;
-using unidesk::test::wait_until;
 using unidesk::test::WsClient;
 namespace protocol = unidesk::protocol;
 
@@ -22,8 +21,8 @@ namespace {
 
 // The kernel with the scheduler, one node on a raw session, and one task assigned to it.
 struct OneNode {
-    unidesk::test::TestDatabase db;
-    KernelUnderTest kernel;
+    unidesk::test::SchedulerKernel k;
+    KernelUnderTest& kernel = k.kernel;
     std::unique_ptr<WsClient> ws;
     std::int64_t task_id = 0;
     std::string attempt;
@@ -31,17 +30,7 @@ struct OneNode {
     std::uint64_t n = 0;    // the last frame id
 
     OneNode() {
-        kernel.start(kernel.write_config(db.url(), unidesk::test::scheduler_config()));
-        REQUIRE(wait_until([&] { return kernel.health_is("ok"); }, 30s));
-        auto token = kernel.call("POST", "/v1/node-tokens", json{{"node_name", "burst"}}.dump());
-        REQUIRE(token.status == 201);
-
-        ws = std::make_unique<WsClient>(static_cast<std::uint16_t>(kernel.provider_port));
-        REQUIRE(ws->connect(token.json()["secret"].get<std::string>()) == 101);
-        ws->send_text(WsClient::register_frame("burst"));
-        auto registered = ws->read();
-        REQUIRE(registered);
-        REQUIRE(json::parse(*registered)["type"] == "registered");
+        ws = unidesk::test::connect_raw_node(kernel, "burst");
 
         task_id = unidesk::test::submit_placeholder_task(kernel);
         while (attempt.empty()) {
@@ -157,7 +146,7 @@ TEST_CASE("a report the database refuses spoils no other report stored with it",
     // A real refusal by PostgreSQL for one log chunk; and a slow first chunk, so that all the
     // reports after it wait meanwhile and reach the scheduler together, the refused one among
     // them: that batch's transaction fails, and each of its reports is stored on its own.
-    pqxx::connection c(node.db.url());
+    pqxx::connection c(node.k.db.url());
     pqxx::nontransaction(c).exec(R"sql(
         CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN

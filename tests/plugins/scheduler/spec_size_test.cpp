@@ -4,17 +4,13 @@
 // WebSocket client of the tests' own as the node.
 
 #include "scheduler_kernel.hpp"
-#include "support/pg_cluster.hpp"
-#include "support/ws_client.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 using namespace std::chrono_literals;
 using nlohmann::json;
-using unidesk::test::KernelUnderTest;
 using unidesk::test::wait_until;
-using unidesk::test::WsClient;
 
 namespace {
 
@@ -32,10 +28,8 @@ json task_with_env(std::size_t value_bytes) {
 
 TEST_CASE("a task spec past 256 KiB is refused at submit with 413 and nothing is stored",
           "[scheduler][e2e][db]") {
-    unidesk::test::TestDatabase db;
-    KernelUnderTest kernel;
-    kernel.start(kernel.write_config(db.url(), unidesk::test::scheduler_config()));
-    REQUIRE(wait_until([&] { return kernel.health_is("ok"); }, 30s));
+    unidesk::test::SchedulerKernel k;
+    auto& kernel = k.kernel;
 
     auto refused = kernel.call("POST", "/v1/tasks", task_with_env(300 * 1024).dump());
     CHECK(refused.status == 413);
@@ -50,24 +44,15 @@ TEST_CASE("a task spec past 256 KiB is refused at submit with 413 and nothing is
 
 TEST_CASE("an assignment past the link's frame limit fails its task and keeps the node's session",
           "[scheduler][e2e][db]") {
-    unidesk::test::TestDatabase db;
-    KernelUnderTest kernel;
-    kernel.start(kernel.write_config(
-        db.url(), "[provider]\nmax_frame_bytes = 16384\n" + unidesk::test::scheduler_config()));
-    REQUIRE(wait_until([&] { return kernel.health_is("ok"); }, 30s));
-    auto token = kernel.call("POST", "/v1/node-tokens", json{{"node_name", "small"}}.dump());
-    REQUIRE(token.status == 201);
-    WsClient ws(static_cast<std::uint16_t>(kernel.provider_port));
-    REQUIRE(ws.connect(token.json()["secret"].get<std::string>()) == 101);
-    ws.send_text(WsClient::register_frame("small"));
-    auto registered = ws.read();
-    REQUIRE(registered);
-    REQUIRE(json::parse(*registered)["type"] == "registered");
+    unidesk::test::SchedulerKernel k("[provider]\nmax_frame_bytes = 16384\n");
+    auto& kernel = k.kernel;
+    auto ws = unidesk::test::connect_raw_node(kernel, "small");
 
     auto big = kernel.call("POST", "/v1/tasks", task_with_env(20 * 1024).dump());
     REQUIRE(big.status == 201);
     const auto path = "/v1/tasks/" + std::to_string(big.json()["task"]["id"].get<std::int64_t>());
-    REQUIRE(wait_until([&] { return kernel.call("GET", path).json()["task"]["state"] == "failed"; }, 20s));
+    REQUIRE(wait_until([&] { return kernel.call("GET", path).json()["task"]["state"] == "failed"; },
+                       20s));
     const auto t = kernel.call("GET", path).json()["task"];
     CHECK(t["cause"] == "assign_too_large");
     CHECK(t["attempts"] == 1);  // not retried: it would not fit the next time either
@@ -76,7 +61,7 @@ TEST_CASE("an assignment past the link's frame limit fails its task and keeps th
     // The node was never sent the frame and still holds its session: the next task reaches it.
     unidesk::test::submit_placeholder_task(kernel);
     for (;;) {
-        auto f = ws.read();
+        auto f = ws->read();
         REQUIRE(f);
         if (json::parse(*f)["type"] == "task.assign") {
             break;

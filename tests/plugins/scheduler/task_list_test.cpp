@@ -3,21 +3,14 @@
 // PostgreSQL, no node.
 
 #include "scheduler_kernel.hpp"
-#include "support/pg_cluster.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-using namespace std::chrono_literals;
-using unidesk::test::KernelUnderTest;
-using unidesk::test::wait_until;
-
 TEST_CASE("the task list's state filter counts queued tasks as active and refuses unknown states",
           "[scheduler][e2e][db]") {
-    unidesk::test::TestDatabase db;
-    KernelUnderTest kernel;
-    kernel.start(kernel.write_config(db.url(), unidesk::test::scheduler_config()));
-    REQUIRE(wait_until([&] { return kernel.health_is("ok"); }, 30s));
+    unidesk::test::SchedulerKernel k;
+    auto& kernel = k.kernel;
 
     const auto waiting = unidesk::test::submit_placeholder_task(kernel);
     const auto dropped = unidesk::test::submit_placeholder_task(kernel);
