@@ -59,18 +59,9 @@ TokenInfo token_from_row(const pqxx::row& row) {
     return t;
 }
 
+// A user name is a node name that starts with a letter.
 bool valid_name(std::string_view name) {
-    if (name.empty() || name.size() > 64 || name[0] < 'a' || name[0] > 'z') {
-        return false;
-    }
-    for (char c : name) {
-        const bool ok =
-            (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
-        if (!ok) {
-            return false;
-        }
-    }
-    return true;
+    return protocol::is_valid_node_name(name) && name[0] >= 'a' && name[0] <= 'z';
 }
 
 bool valid_token_name(std::string_view name) {

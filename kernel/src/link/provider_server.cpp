@@ -1134,12 +1134,9 @@ Result<void> ProviderServer::send(const std::string& node_name, const std::strin
                           "the node " + node_name + " holds no session with this kernel instance");
     }
     auto id = "k-" + std::to_string(++impl_->frames_out);
-    auto frame = nlohmann::json{
-        {"type", type},
-        {"id", id},
-        {"v", protocol::kProtocolVersion},
-        {"body",
-         body}}.dump();
+    const nlohmann::json envelope{
+        {"type", type}, {"id", id}, {"v", protocol::kProtocolVersion}, {"body", body}};
+    auto frame = envelope.dump();
     // A node closes the link on a frame past its limit; the same frame would close it again on
     // every try, so it is refused here instead.
     if (frame.size() > impl_->options.max_frame_bytes) {
