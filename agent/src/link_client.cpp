@@ -40,6 +40,9 @@ constexpr auto kRegisterTimeout = std::chrono::seconds(15);
 // With keep-alive pings, a link with nothing heard for this long is dead (a half-open TCP
 // connection after a network change would otherwise wait for the kernel's TCP timeout).
 constexpr auto kIdleTimeout = std::chrono::seconds(30);
+// Reports sent this long ago without an acknowledgement are sent again (checked with each
+// heartbeat): the server stores them only in order, so an unstored one holds back the rest.
+constexpr auto kResendAfter = std::chrono::seconds(10);
 
 inline auto nothrow(error_code& ec) {
     return asio::redirect_error(asio::use_awaitable, ec);
@@ -441,6 +444,12 @@ struct LinkClient::Impl : std::enable_shared_from_this<LinkClient::Impl> {
 
             if (Clock::now() >= next_beat) {
                 next_beat = Clock::now() + interval;
+                // A report the server could not store (its database was away) is not
+                // acknowledged, nor is any after it: all of them go again.
+                if (outbox_ && outbox_->resend_overdue(kResendAfter)) {
+                    log_->warn("link reports unacknowledged for {} s or more, sending them again",
+                               kResendAfter.count());
+                }
                 protocol::Heartbeat beat{++seq_, {}};
                 if (hooks_.running) {
                     beat.running = hooks_.running();

@@ -92,6 +92,7 @@ std::optional<protocol::Body> Outbox::take() {
         return std::nullopt;
     }
     entries_[sent_].taken = true;
+    entries_[sent_].sent_at = std::chrono::steady_clock::now();
     return entries_[sent_++].body;
 }
 
@@ -129,6 +130,18 @@ void Outbox::drop_acked_front() {
 void Outbox::rewind() {
     std::lock_guard lock(mutex_);
     sent_ = 0;
+}
+
+bool Outbox::resend_overdue(std::chrono::steady_clock::duration after) {
+    std::lock_guard lock(mutex_);
+    // The front is never acknowledged (drop_acked_front), and with sent_ > 0 it went out in
+    // this session.
+    if (sent_ == 0 || entries_.empty() ||
+        std::chrono::steady_clock::now() - entries_.front().sent_at < after) {
+        return false;
+    }
+    sent_ = 0;
+    return true;
 }
 
 void Outbox::continue_after(const std::string& attempt_id, std::uint64_t seq) {

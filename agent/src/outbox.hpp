@@ -2,9 +2,11 @@
 
 // The task reports waiting to reach the server: every task.status and task.log an attempt
 // produces, numbered 1, 2, 3 ... per attempt, kept until the server acknowledges them
-// (task.ack) and sent again, in order, on every new session until then. So a link that drops
-// mid-task loses nothing, and the server, which stores each (attempt, seq) once, records no
-// duplicate.
+// (task.ack) and sent again, in order, on every new session until then, and within a session
+// when the server has acknowledged nothing for a while (it stores an attempt's reports only in
+// order, so one it could not store holds back those after it until it comes again). So a link
+// that drops mid-task, or a server whose database was away, loses nothing, and the server,
+// which stores each (attempt, seq) once, records no duplicate.
 //
 // Bounded: while the unacknowledged reports hold more than `limit_bytes`, push() blocks the
 // task that produces them (the engine keeps the container's output meanwhile), so memory stays
@@ -15,6 +17,7 @@
 
 #include "unidesk/protocol/messages.hpp"
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -49,6 +52,10 @@ public:
     //! The session ended: everything unacknowledged is sent again in the next one.
     void rewind();
 
+    //! When the oldest unacknowledged report went out in this session at least `after` ago,
+    //! rewinds, so that everything unacknowledged is sent again, and says so.
+    bool resend_overdue(std::chrono::steady_clock::duration after);
+
     //! Continue an attempt's numbering after `seq` (an attempt adopted after a restart).
     void continue_after(const std::string& attempt_id, std::uint64_t seq);
 
@@ -69,6 +76,7 @@ private:
         protocol::Body body;
         bool acked = false;  // kept only until the entries before it are acknowledged too
         bool taken = false;  // sent in some session: the server may have stored it as it was
+        std::chrono::steady_clock::time_point sent_at{};  // when last taken
     };
 
     // Acknowledgements come in each attempt's order, so each marks a run at the front of its

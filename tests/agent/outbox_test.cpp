@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 
 using namespace unidesk::agent;
@@ -159,4 +160,30 @@ TEST_CASE("output not yet sent takes in the output after it, never once it has g
     REQUIRE(box.push(chunk("c", "second")));
     CHECK(box.unacked("c") == 2);
     CHECK(box.unacked("a") == 2);
+}
+
+TEST_CASE("reports left unacknowledged too long in a session are sent again from the oldest",
+          "[agent][outbox]") {
+    Outbox box;
+    CHECK_FALSE(box.resend_overdue(std::chrono::seconds(0)));  // nothing sent
+    // Each taken before the next is made (unsent output of a stream would be merged).
+    REQUIRE(box.push(chunk("a", "1")));
+    CHECK(seq_of(*box.take()) == 1);
+    REQUIRE(box.push(chunk("a", "2")));
+    CHECK(seq_of(*box.take()) == 2);
+    CHECK_FALSE(box.resend_overdue(std::chrono::hours(1)));  // not overdue yet
+    REQUIRE(box.push(chunk("a", "3")));
+    CHECK(seq_of(*box.take()) == 3);
+
+    // The server stored 1 and not 2, so it holds back 3: both go again, in order.
+    box.ack("a", 1);
+    CHECK(box.resend_overdue(std::chrono::seconds(0)));
+    CHECK(seq_of(*box.take()) == 2);
+    CHECK(seq_of(*box.take()) == 3);
+    CHECK_FALSE(box.take());
+
+    // Once everything is acknowledged there is nothing to send again.
+    box.ack("a", 3);
+    CHECK_FALSE(box.resend_overdue(std::chrono::seconds(0)));
+    CHECK_FALSE(box.take());
 }

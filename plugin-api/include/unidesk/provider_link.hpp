@@ -29,7 +29,9 @@ struct NodeReport {
 //! time per session; calls for different sessions run in parallel). Returns one result per
 //! report, in the same order: ok once the report is durably recorded (or was recorded before),
 //! and the kernel then acknowledges a task report to the node (`task.ack`). An error leaves
-//! that report unacknowledged, so the node sends it again in its next session. Must not throw.
+//! that report unacknowledged, so the node sends it again (after 10 s without an
+//! acknowledgement, or in its next session); acknowledgements are cumulative, so a handler must
+//! not accept a later report of the same attempt before it. Must not throw.
 using NodeReportHandler = std::function<std::vector<Result<void>>(const std::vector<NodeReport>&)>;
 
 //! Thread-safe.

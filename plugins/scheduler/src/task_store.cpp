@@ -674,9 +674,9 @@ namespace {
 // One task.status or task.log from a node, inside the caller's transaction.
 // TODO: each report is at least one statement and a final one four; folding the reports of
 // one attempt that arrive together into one statement would cut the database's work per task.
-std::vector<NodeCommand> record_one(pqxx::work& tx, EventBatch& events, const Policy& policy,
-                                    const std::string& node, const std::string& type,
-                                    const json& body) {
+Result<std::vector<NodeCommand>> record_one(pqxx::work& tx, EventBatch& events,
+                                            const Policy& policy, const std::string& node,
+                                            const std::string& type, const json& body) {
     std::vector<NodeCommand> commands;
     const auto attempt = body.value("attempt_id", "");
     const auto seq = body.value("seq", 0ll);
@@ -685,7 +685,9 @@ std::vector<NodeCommand> record_one(pqxx::work& tx, EventBatch& events, const Po
     const bool active_phase = status && kActive.count(phase) > 0;
 
     // One statement records what every report changes on its attempt, and only when the
-    // report is new: a report sent again after a reconnect has a seq already stored.
+    // report is the next one: a report sent again has a seq already stored, and one after a
+    // report that could not be stored must wait for it (the node's acknowledgements are
+    // cumulative, so storing it would lose the one before).
     auto a = exec_prepared(
         tx, "scheduler_report",
         "WITH a AS (UPDATE scheduler_attempts SET last_seq = $2, "
@@ -693,7 +695,7 @@ std::vector<NodeCommand> record_one(pqxx::work& tx, EventBatch& events, const Po
         "'phase', $4::text, 'at', $5::text)) ELSE phases END, "
         "state = CASE WHEN $6 AND ended_at IS NULL THEN $4 ELSE state END, "
         "log_until = coalesce($7, log_until) "
-        "WHERE id = $1 AND last_seq < $2 RETURNING task_id, ended_at IS NOT NULL AS ended), "
+        "WHERE id = $1 AND last_seq = $2 - 1 RETURNING task_id, ended_at IS NOT NULL AS ended), "
         // An active phase moves the task along, when this attempt is still its current one.
         "t AS (UPDATE scheduler_tasks k SET state = $4, started_at = CASE WHEN $4 = 'running' "
         "AND k.started_at IS NULL THEN now() ELSE k.started_at END, updated_at = now() "
@@ -704,13 +706,19 @@ std::vector<NodeCommand> record_one(pqxx::work& tx, EventBatch& events, const Po
         !status && body.contains("until") ? std::optional<std::string>(body.value("until", ""))
                                           : std::nullopt);
     if (a.empty()) {
-        if (tx.exec_params("SELECT 1 FROM scheduler_attempts WHERE id = $1", attempt).empty()) {
+        auto known =
+            tx.exec_params("SELECT last_seq FROM scheduler_attempts WHERE id = $1", attempt);
+        if (known.empty()) {
             // Not ours (another installation, or long forgotten): the node should drop it.
             commands.push_back({node,
                                 "task.cancel",
                                 {{"attempt_id", attempt}, {"reason", "stale"}, {"grace_s", 10}}});
+        } else if (const auto last = known[0][0].as<long long>(); seq > last + 1) {
+            return make_error(Errc::conflict, "report_out_of_order",
+                              "report " + std::to_string(seq) + " of " + attempt +
+                                  " came before report " + std::to_string(last + 1));
         }
-        return commands;  // otherwise sent again after a reconnect; stored before
+        return commands;  // otherwise sent again; stored before
     }
     const auto task_id = a[0]["task_id"].as<std::int64_t>();
     const bool attempt_ended = a[0]["ended"].as<bool>();
@@ -794,15 +802,18 @@ std::vector<NodeCommand> record_one(pqxx::work& tx, EventBatch& events, const Po
 Result<std::vector<NodeCommand>> TaskStore::record_report(const std::string& node,
                                                           const std::string& type,
                                                           const json& body) {
-    return transact_with_events(db_, events_, [&](pqxx::work& tx, EventBatch& events) {
-        return record_one(tx, events, policy_, node, type, body);
-    });
+    const NodeReport one{node, 0, type, body};
+    auto r = record_reports(std::span<const NodeReport>(&one, 1));
+    if (!r) {
+        return r.error();
+    }
+    return std::move(r->front());
 }
 
-Result<std::vector<std::vector<NodeCommand>>> TaskStore::record_reports(
+Result<std::vector<Result<std::vector<NodeCommand>>>> TaskStore::record_reports(
     std::span<const NodeReport> reports) {
     return transact_with_events(db_, events_, [&](pqxx::work& tx, EventBatch& events) {
-        std::vector<std::vector<NodeCommand>> out;
+        std::vector<Result<std::vector<NodeCommand>>> out;
         for (const auto& r : reports) {
             out.push_back(record_one(tx, events, policy_, r.node_name, r.type, r.body));
         }

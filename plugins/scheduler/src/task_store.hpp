@@ -87,11 +87,14 @@ public:
     Result<std::vector<NodeCommand>> expire();
 
     //! A task.status or task.log from a node; commands that follow (stop a stale attempt).
+    //! An attempt's reports are stored in the order of their seq, each once: a seq already
+    //! stored is answered as stored, and one past the next expected is `report_out_of_order`
+    //! (Errc::conflict), not stored, for the node to send again after the ones before it.
     Result<std::vector<NodeCommand>> record_report(const std::string& node, const std::string& type,
                                                    const nlohmann::json& body);
-    //! Several reports in one transaction, in order: all are recorded, or none (an error).
-    //! The commands that follow each, in the same order.
-    Result<std::vector<std::vector<NodeCommand>>> record_reports(
+    //! Several reports in one transaction, in order, each as record_report() would; the outer
+    //! error when the transaction failed and none was recorded.
+    Result<std::vector<Result<std::vector<NodeCommand>>>> record_reports(
         std::span<const NodeReport> reports);
     //! The attempts a node holds as it registers: resume ours, stop the rest, lose the missing;
     //! and how many it runs at once (0: not said), which dispatch respects from then on.

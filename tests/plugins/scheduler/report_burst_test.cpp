@@ -14,6 +14,7 @@
 using namespace std::chrono_literals;
 using nlohmann::json;
 using unidesk::test::KernelUnderTest;
+using unidesk::test::wait_until;
 using unidesk::test::WsClient;
 namespace protocol = unidesk::protocol;
 
@@ -140,8 +141,10 @@ TEST_CASE("a burst of reports is stored in order, each once, and every one is ac
     }
 }
 
-TEST_CASE("a report the database refuses spoils no other report stored with it",
-          "[scheduler][e2e][db]") {
+TEST_CASE(
+    "a report the database refuses holds back the ones after it until it comes again, and "
+    "then all are stored in order",
+    "[scheduler][e2e][db]") {
     OneNode node;
     // A real refusal by PostgreSQL for one log chunk; and a slow first chunk, so that all the
     // reports after it wait meanwhile and reach the scheduler together, the refused one among
@@ -165,26 +168,43 @@ TEST_CASE("a report the database refuses spoils no other report stored with it",
     }
     const std::uint64_t poison = 3 + 10 + 1;
     frames.push_back(node.status("succeeded"));
+    const std::uint64_t last = node.seq;
     for (const auto& f : frames) {
         node.ws->send_text(f);
     }
 
-    // Every report but the refused one is acknowledged, in order; the refused one is not (the
-    // node keeps it and sends it again after a reconnect).
-    const auto acked = node.acks(frames.size() - 1);
-    std::vector<std::uint64_t> expected;
-    for (std::uint64_t s = 1; s <= node.seq; ++s) {
-        if (s != poison) {
-            expected.push_back(s);
-        }
+    // Acknowledgements are cumulative, so nothing after the refused report is stored or
+    // acknowledged: the node still holds all of them.
+    std::vector<std::uint64_t> before;
+    for (std::uint64_t s = 1; s < poison; ++s) {
+        before.push_back(s);
     }
-    CHECK(acked == expected);
+    CHECK(node.acks(poison - 1) == before);
+    REQUIRE(wait_until(
+        [&] {
+            return node.kernel.proc->stderr_text().find(
+                       "report " + std::to_string(last) + " of " + node.attempt +
+                       " came before report " + std::to_string(poison)) != std::string::npos;
+        },
+        10s));
+    CHECK(node.kernel.proc->stderr_text().find("this chunk is refused") != std::string::npos);
+    CHECK(node.task()["task"]["state"] == "running");
+    CHECK(node.log_entries().size() == poison - 3);  // "slow" and chunks 0 to 9
 
+    // Once the database takes it, the node's next sending stores everything from it on.
+    pqxx::nontransaction(c).exec("DROP TRIGGER refuse_poison ON scheduler_task_logs");
+    for (std::size_t i = poison - 1; i < frames.size(); ++i) {
+        node.ws->send_text(frames[i]);
+    }
+    std::vector<std::uint64_t> after;
+    for (std::uint64_t s = poison; s <= last; ++s) {
+        after.push_back(s);
+    }
+    CHECK(node.acks(after.size()) == after);
     CHECK(node.task()["task"]["state"] == "succeeded");
     const auto entries = node.log_entries();
-    REQUIRE(entries.size() == 20);  // "slow" and 19 chunks
+    REQUIRE(entries.size() == 21);
     CHECK(entries[0]["data"] == "slow");
-    CHECK(entries[10]["data"] == "chunk 9");
-    CHECK(entries[11]["data"] == "chunk 11");
-    CHECK(node.kernel.proc->stderr_text().find("this chunk is refused") != std::string::npos);
+    CHECK(entries[11]["data"] == "poison");
+    CHECK(entries[20]["data"] == "chunk 19");
 }

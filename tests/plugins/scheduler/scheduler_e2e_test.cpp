@@ -14,6 +14,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <thread>
 
 using namespace std::chrono_literals;
 using nlohmann::json;
@@ -39,6 +40,7 @@ struct Cluster {
     std::map<std::string, std::unique_ptr<ChildProcess>> agents;
     std::map<std::string, std::string> agent_configs;
     int lost_grace_s = 600;
+    std::string db_url = db.url();  // another for a test that restarts its own cluster
 
     explicit Cluster(int grace_s = 600) : lost_grace_s(grace_s) {
         test::ensure_base_image();
@@ -77,7 +79,7 @@ struct Cluster {
             "[plugin.scheduler]\ndispatch_interval_ms = 100\naccept_timeout_s = 20\n"
             "lost_grace_s = " +
             std::to_string(lost_grace_s) + "\nretry_base_delay_s = 1\n";
-        k->start(k->write_config(db.url(), extra));
+        k->start(k->write_config(db_url, extra));
         REQUIRE(wait_until([&] { return k->health_is("ok"); }, 30s));
         if (kernels.empty()) {
             // The first admin is made just after the database is ready, so it may still be
@@ -464,4 +466,36 @@ TEST_CASE("a task needing a GPU goes to the node that declares one, with its ind
                                "' -tAc \"SELECT payload->>'gpu_indices' "
                                "FROM events WHERE kind = 'task.assigned'\"");
     CHECK_THAT(assigned, Catch::Contains("[0]"));
+}
+
+TEST_CASE("output made while the database restarts reaches the log whole, and the task ends once",
+          "[scheduler][e2e][docker][db]") {
+    test::PgCluster pg;
+    Cluster c;
+    c.db_url = pg.create_database("restart");
+    c.start_kernel();
+    c.start_agent("node-a");
+
+    // 40 lines over about 8 s, then exit 3: the end comes while or after the database is away.
+    const auto id =
+        c.submit(c.spec({"sh", "-c",
+                         "i=1; while [ $i -le 40 ]; do echo line $i; i=$((i+1)); sleep 0.2; done; "
+                         "exit 3"}));
+    REQUIRE(wait_until([&] { return c.log_text(id).find("line 3\n") != std::string::npos; }, 60s));
+    pg.stop();
+    std::this_thread::sleep_for(5s);  // reports fail to be stored meanwhile
+    pg.start();
+
+    // The agent sends again what was not acknowledged, and the kernel stores it in order.
+    const auto t = c.wait_state(id, kEnded, 120s);
+    INFO(t.dump(2));
+    INFO(c.agent_output("node-a"));
+    CHECK(state_of(t) == "failed");
+    CHECK(t["task"]["exit_code"] == 3);
+    CHECK(t["attempts"].size() == 1);  // ran once: its end was not lost
+    std::string expected;
+    for (int i = 1; i <= 40; ++i) {
+        expected += "line " + std::to_string(i) + "\n";
+    }
+    CHECK(c.log_text(id) == expected);  // stored in order: every line before the end
 }
