@@ -234,6 +234,30 @@ Result<void> NodeStore::record_left(const std::string& node, std::int64_t genera
     });
 }
 
+Result<void> NodeStore::record_disconnected(const std::string& node, std::int64_t generation,
+                                            const std::string& error) {
+    const auto now = to_micros(clock_.now());
+    return db_.transact_void([&](pqxx::work& tx) {
+        const auto r = tx.exec_params(
+            "UPDATE nodes SET state = 'offline', offline_at = " UNIDESK_TS(
+                "$3") " WHERE name = $1 AND session_generation = $2 AND state = 'online' "
+                      "RETURNING " UNIDESK_MICROS("last_heartbeat_at"),
+            node, generation, now);
+        if (r.empty()) {
+            return;
+        }
+        bus_.append(
+            tx,
+            {"node.offline",
+             "node:" + node,
+             "kernel",
+             {{"generation", generation},
+              {"reason", "disconnected"},
+              {"error", error},
+              {"last_heartbeat_at", format_utc_iso8601(from_micros(r[0][0].as<std::int64_t>()))}}});
+    });
+}
+
 Result<std::vector<std::string>> NodeStore::mark_silent_offline(
     std::chrono::system_clock::time_point cutoff) {
     const auto cutoff_us = to_micros(cutoff);

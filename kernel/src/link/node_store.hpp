@@ -89,6 +89,12 @@ public:
     Result<void> record_left(const std::string& node, std::int64_t generation,
                              const std::string& reason);
 
+    //! The connection of a registered session ended without `leaving` (the agent crashed, the
+    //! network broke, the session was closed): offline now with a node.offline event (reason
+    //! `disconnected`), if `generation` is still its newest session.
+    Result<void> record_disconnected(const std::string& node, std::int64_t generation,
+                                     const std::string& error);
+
     //! Marks offline, each with a node.offline event, every online node whose last heartbeat
     //! is older than `cutoff`. Only one kernel instance sweeps at a time (a transaction-scoped
     //! advisory lock; another instance's call returns no names). Returns the names marked.

@@ -841,6 +841,17 @@ awaitable<void> ProviderServer::Impl::run_session(std::shared_ptr<Session<Ws>> s
         forget(s);
         log->info("node session ended node={} generation={} reason=\"{}\"", s->node, s->generation,
                   end);
+        // A node whose connection ended is offline now, not after the heartbeat limit: no task
+        // is sent its way meanwhile. (A kernel that stops leaves its nodes to come back.)
+        if (!stopping) {
+            auto record = [this, node = s->node, gen = s->generation, end] {
+                return nodes.record_disconnected(node, gen, end);
+            };
+            if (auto done = *co_await on_worker(workers, record); !done) {
+                log->warn("node disconnect not recorded node={} error={}", s->node,
+                          done.error().message);
+            }
+        }
     }
 }
 

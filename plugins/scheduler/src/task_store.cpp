@@ -602,9 +602,11 @@ Result<void> TaskStore::undelivered(const NodeCommand& c, const std::string& why
             "UPDATE scheduler_attempts SET state = 'undelivered', message = $2, "
             "ended_at = now() WHERE id = $1",
             c.attempt_id, why);
+        // Not again at once: a node whose session just ended may still look online for a
+        // moment, and each try costs an attempt.
         tx.exec_params(
             "UPDATE scheduler_tasks SET state = 'queued', node = NULL, "
-            "updated_at = now() WHERE id = $1",
+            "not_before = now() + interval '2 seconds', updated_at = now() WHERE id = $1",
             c.task_id);
         events.add(event("task.requeued", c.task_id, kPlugin,
                          {{"attempt_id", c.attempt_id}, {"reason", why}}));

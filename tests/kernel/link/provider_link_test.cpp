@@ -194,9 +194,14 @@ TEST_CASE("wrong, unknown and revoked node tokens are refused, and revoking ends
     link.kernel.stop();
 }
 
-TEST_CASE("an agent killed with SIGKILL goes offline after the limit and returns when restarted",
-          "[kernel][link][e2e][db]") {
-    Link link;
+TEST_CASE(
+    "an agent killed with SIGKILL is offline as its connection ends and returns when "
+    "restarted",
+    "[kernel][link][e2e][db]") {
+    // A long offline limit, so that the node going offline below can only come from the
+    // connection's end.
+    Link link(
+        "[provider]\nheartbeat_interval_s = 1\noffline_after_s = 60\nflush_interval_ms = 200\n");
     const auto token = link.issue_token("n1");
     auto agent = link.agent("n1", token);
     REQUIRE(wait_until([&] { return link.state("n1") == "online"; }, 20s));
@@ -204,10 +209,15 @@ TEST_CASE("an agent killed with SIGKILL goes offline after the limit and returns
 
     agent->signal(SIGKILL);
     agent->wait(5s);
-    // Not at once: a dropped connection is not yet a node gone.
-    CHECK(link.state("n1") == "online");
-    REQUIRE(wait_until([&] { return link.state("n1") == "offline"; }, 10s));
+    REQUIRE(wait_until([&] { return link.state("n1") == "offline"; }, 5s));
     CHECK(link.count_events("node.offline", "node:n1") == 1);
+    pqxx::connection c(link.db.url());
+    const auto payload =
+        json::parse(pqxx::nontransaction(c)
+                        .exec1("SELECT payload::text FROM events WHERE kind = 'node.offline'")[0]
+                        .as<std::string>());
+    CHECK(payload["reason"] == "disconnected");
+    CHECK_FALSE(payload["error"].get<std::string>().empty());
 
     agent = link.agent("n1", token);
     REQUIRE(wait_until([&] { return link.state("n1") == "online"; }, 20s));

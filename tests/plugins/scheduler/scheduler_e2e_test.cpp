@@ -41,6 +41,7 @@ struct Cluster {
     std::map<std::string, std::string> agent_configs;
     int lost_grace_s = 600;
     std::string db_url = db.url();  // another for a test that restarts its own cluster
+    int offline_after_s = 3;
 
     explicit Cluster(int grace_s = 600) : lost_grace_s(grace_s) {
         test::ensure_base_image();
@@ -72,8 +73,8 @@ struct Cluster {
     KernelUnderTest& start_kernel() {
         auto k = std::make_unique<KernelUnderTest>();
         const std::string extra =
-            "[provider]\nheartbeat_interval_s = 1\noffline_after_s = 3\nflush_interval_ms = 200\n"
-            "[plugins]\ndir = \"" +
+            "[provider]\nheartbeat_interval_s = 1\noffline_after_s = " +
+            std::to_string(offline_after_s) + "\nflush_interval_ms = 200\n[plugins]\ndir = \"" +
             std::string(UNIDESK_PLUGIN_DIR) +
             "\"\nenabled = [\"scheduler\"]\n"
             "[plugin.scheduler]\ndispatch_interval_ms = 100\naccept_timeout_s = 20\n"
@@ -322,6 +323,33 @@ TEST_CASE("an agent killed mid-task that returns within the grace keeps its task
         expected += std::to_string(i) + "\n";
     }
     CHECK(c.log_text(id) == expected);
+}
+
+TEST_CASE(
+    "a node whose agent died is offline at once and given no task, whatever its heartbeat "
+    "limit",
+    "[scheduler][e2e][docker][db]") {
+    Cluster c;
+    c.offline_after_s = 120;
+    c.start_kernel();
+    c.start_agent("node-a");
+    c.agents["node-a"]->signal(SIGKILL);
+    c.agents["node-a"]->wait(10s);
+    REQUIRE(wait_until([&] { return c.node_state("node-a") == "offline"; }, 5s));
+
+    // Nothing is sent to the dead node: the task waits with its reason, with no attempt.
+    const auto id = c.submit(c.spec({"true"}));
+    REQUIRE(wait_until([&] { return !c.task(id)["task"]["pending_reason"].is_null(); }, 10s));
+    std::this_thread::sleep_for(2s);
+    const auto waiting = c.task(id);
+    INFO(waiting.dump(2));
+    CHECK(state_of(waiting) == "queued");
+    CHECK(waiting["attempts"].empty());
+
+    c.run_agent("node-a");
+    const auto t = c.wait_state(id, kEnded);
+    CHECK(state_of(t) == "succeeded");
+    CHECK(t["attempts"].size() == 1);
 }
 
 TEST_CASE("the task of a node that does not come back is lost and retried elsewhere",
