@@ -399,7 +399,11 @@ private:
     sigset_t old_{};
 };
 
-Result<void> fetch_commit(git_repository* repo, const Target& t) {
+// How a commit came: by its id, or with the remote's branches and tags because the remote
+// does not serve commits by id.
+enum class FetchedBy { id, refs };
+
+Result<FetchedBy> fetch_commit(git_repository* repo, const Target& t) {
     git_remote* raw_remote = nullptr;
     if (git_remote_create_anonymous(&raw_remote, repo, t.url.c_str()) < 0) {
         return fetch_failed("cannot use the remote " + t.shown_url + ": " + git_message());
@@ -421,7 +425,20 @@ Result<void> fetch_commit(git_repository* repo, const Target& t) {
     // TODO: a fetch has no time limit. libgit2 1.5 has no socket timeout, so a server that
     // stops answering mid-transfer holds this thread and the repository's lock until the
     // kernel's TCP keepalive gives up, and tasks needing the same repository wait as long.
-    if (git_remote_fetch(remote.get(), &refspecs, &opts, "unidesk fetch") < 0) {
+    int rc = git_remote_fetch(remote.get(), &refspecs, &opts, "unidesk fetch");
+    auto by = FetchedBy::id;
+    if (rc < 0 && contains(git_message(), "cannot fetch a specific object")) {
+        // The remote serves no commit by id (a plain git daemon or http-backend without
+        // uploadpack.allowReachableSHA1InWant), but it serves its branches and tags, which hold
+        // every commit anyone pushed and kept.
+        std::string heads = "+refs/heads/*:refs/unidesk/heads/*";
+        std::string tags = "+refs/tags/*:refs/unidesk/tags/*";
+        char* all[] = {heads.data(), tags.data()};
+        git_strarray everything{all, 2};
+        rc = git_remote_fetch(remote.get(), &everything, &opts, "unidesk fetch");
+        by = FetchedBy::refs;
+    }
+    if (rc < 0) {
         if (!auth.missing && !auth.refused && !auth.unsuitable &&
             local_damage_class(git_error_class())) {
             return damaged("fetching into " + t.repo_path.string() + " failed");
@@ -432,7 +449,7 @@ Result<void> fetch_commit(git_repository* repo, const Target& t) {
         }
         return describe_fetch_error(t, auth, failure);
     }
-    return {};
+    return by;
 }
 
 enum class CommitState { present, missing };
@@ -533,7 +550,8 @@ Result<bool> ensure_once(const Target& t) {
     if (auto known = check_known_commits(repo->get()); !known) {
         return known.error();
     }
-    if (auto fetched = fetch_commit(repo->get(), t); !fetched) {
+    auto fetched = fetch_commit(repo->get(), t);
+    if (!fetched) {
         return fetched.error();
     }
 
@@ -541,8 +559,23 @@ Result<bool> ensure_once(const Target& t) {
     if (!state) {
         return state.error();
     }
+    if (*state == CommitState::missing && *fetched == FetchedBy::refs) {
+        return fetch_failed("commit " + t.commit + " is on no branch or tag of the remote " +
+                            t.shown_url +
+                            ", which does not allow fetching a commit by id (a git server needs "
+                            "uploadpack.allowReachableSHA1InWant for that)");
+    }
     if (*state == CommitState::missing) {
         return fetch_failed("commit " + t.commit + " is not in the remote " + t.shown_url);
+    }
+    if (*fetched == FetchedBy::refs) {
+        // Named as a commit fetched by id is, so that it stays known when branches move.
+        git_reference* kept = nullptr;
+        if (git_reference_create(&kept, repo->get(), ("refs/unidesk/" + t.commit).c_str(), &t.oid,
+                                 1, "unidesk fetch") < 0) {
+            return damaged("naming commit " + t.commit);
+        }
+        git_reference_free(kept);
     }
     return true;
 }

@@ -312,15 +312,24 @@ TEST_CASE("a commit is fetched through git daemon", "[agent][git]") {
     REQUIRE(cache.ensure_commit(daemon.url(), remote.b));
 }
 
-TEST_CASE("a server that refuses fetching by id is named in the error", "[agent][git]") {
-    const Remote remote = make_remote();
+TEST_CASE("from a server that refuses fetching by id, commits come with its branches and tags",
+          "[agent][git]") {
+    const Remote remote = make_remote();  // a plain git daemon: no uploadpack setting
     const Daemon daemon(remote);
     const std::string tmp = unidesk::test::make_temp_dir();
     GitCache cache = make_cache(tmp + "/git");
 
-    auto refused = cache.ensure_commit(daemon.url(), remote.a);
+    // A commit behind a branch's tip, and a tip, as the task's checkout wants them.
+    REQUIRE(cache.ensure_commit(daemon.url(), remote.a));
+    REQUIRE(cache.checkout(daemon.url(), remote.a, tmp + "/out"));
+    CHECK(read_file(tmp + "/out/hello.txt") == "hello, world\n");
+    REQUIRE(cache.ensure_commit(daemon.url(), remote.b));
+
+    // A commit on no branch or tag cannot come at all, and the error says why.
+    auto refused = cache.ensure_commit(daemon.url(), std::string(40, 'd'));
     REQUIRE_FALSE(refused);
     REQUIRE(refused.error().code == "git_fetch_failed");
+    REQUIRE_THAT(refused.error().message, Catch::Contains("on no branch or tag"));
     REQUIRE_THAT(refused.error().message, Catch::Contains("fetching a commit by id"));
 }
 
