@@ -201,7 +201,7 @@ constexpr std::size_t kPassOnBytes = 256 * 1024;
 Result<int> DockerClient::stream(const std::string& method, const std::string& target,
                                  const std::filesystem::path* upload,
                                  const std::function<void(std::string_view)>& on_data,
-                                 StreamCancel* cancel) {
+                                 StreamCancel* cancel, const std::string& what) {
     asio::io_context io;
     Stream stream(io);
     auto ec = connect(io, stream, socket_path_);
@@ -307,7 +307,7 @@ Result<int> DockerClient::stream(const std::string& method, const std::string& t
         return unavailable(socket_path_, ec);
     }
     if (status >= 300) {
-        return engine_error(status, error_body, method + " " + target);
+        return engine_error(status, error_body, what);
     }
     return status;
 }
@@ -384,7 +384,8 @@ Result<void> DockerClient::build_image(const std::filesystem::path& context_tar,
         pending.erase(0, start);
     };
 
-    auto r = stream("POST", target, &context_tar, on_data, cancel);
+    auto r = stream("POST", target, &context_tar, on_data, cancel,
+                    "the Docker engine refused to build " + dockerfile);
     if (!r) {
         if (r.error().code == "docker_error") {
             return make_error(Errc::invalid_argument, "image_build_failed", r.error().message);
@@ -481,7 +482,7 @@ Result<void> DockerClient::follow_logs(const std::string& id, const std::string&
         });
         flush();
     };
-    auto r = stream("GET", path(target), nullptr, on_data, cancel);
+    auto r = stream("GET", path(target), nullptr, on_data, cancel, "reading the log of " + id);
     if (!r) {
         return r.error();
     }

@@ -153,9 +153,11 @@ private:
     Result<nlohmann::json> expect_json(const std::string& method, const std::string& endpoint,
                                        std::initializer_list<int> ok, const std::string& what,
                                        const std::string& body = {});
+    //! `what` names the call in an error status's message (people read it in a task's cause).
     Result<int> stream(const std::string& method, const std::string& target,
                        const std::filesystem::path* upload,
-                       const std::function<void(std::string_view)>& on_data, StreamCancel* cancel);
+                       const std::function<void(std::string_view)>& on_data, StreamCancel* cancel,
+                       const std::string& what);
     std::string path(std::string_view endpoint) const;
 
     std::string socket_path_;

@@ -299,6 +299,20 @@ TEST_CASE("a Dockerfile that fails to build fails the task with the builder's me
     CHECK_THAT(output(f.peer->received(), "att-badbuild", "agent"), Catch::Contains("broken"));
 }
 
+TEST_CASE("a Dockerfile the env repository lacks fails the task naming it, not the engine's API",
+          "[agent][task][docker]") {
+    Fixture f;
+    auto t = f.task("att-nodockerfile", {"true"});
+    t.dockerfile_path = "Missing.Dockerfile";
+    REQUIRE(f.peer->send(t));
+    auto last = final_status(*f.peer, "att-nodockerfile");
+    INFO(f.agent->output());
+    CHECK(last.phase == "failed");
+    CHECK(last.cause == "image_build_failed");
+    CHECK_THAT(last.message, Catch::Contains("Missing.Dockerfile"));
+    CHECK_THAT(last.message, !Catch::Contains("/build?"));
+}
+
 TEST_CASE("a command that exits 3 fails with exit_nonzero and its code", "[agent][task][docker]") {
     Fixture f;
     REQUIRE(f.peer->send(f.task("att-exit3", {"sh", "-c", "echo before; exit 3"})));
