@@ -273,16 +273,17 @@ Result<int> logs(CommandContext& ctx) {
 }
 
 Result<int> change(CommandContext& ctx, const char* action) {
-    return call_and_show(ctx, "POST", task_path(ctx.args[0]) + "/" + action, std::nullopt,
-                         [&ctx](const Answer& answer) {
-                             const auto task = object_field(answer, "task");
-                             ctx.io.out << "task " << cell(task, "id") << " "
-                                        << cell(task, "state");
-                             if (const auto n = cell(task, "attempts"); !n.empty()) {
-                                 ctx.io.out << " (attempts " << n << ")";
-                             }
-                             ctx.io.out << '\n';
-                         });
+    return call_and_show(
+        ctx, "POST", task_path(ctx.args[0]) + "/" + action, std::nullopt,
+        [&ctx](const Answer& answer) {
+            const auto task = object_field(answer, "task");
+            ctx.io.out << "task " << cell(task, "id") << " " << cell(task, "state");
+            // A retried task's next attempt is made when it is placed.
+            if (const auto n = cell(task, "attempts"); !n.empty()) {
+                ctx.io.out << " (" << n << (n == "1" ? " attempt" : " attempts") << " so far)";
+            }
+            ctx.io.out << '\n';
+        });
 }
 
 }  // namespace

@@ -104,7 +104,11 @@ Result<int> follow_task(CommandContext& ctx, const std::string& id, const Follow
         if (!entries) {
             return entries.error();
         }
-        if (options.show_log) {
+        if (options.show_log && ctx.json) {
+            // For scripts: each page's body as it came, one a line.
+            ctx.io.out << answer->json.dump() << '\n';
+            ctx.io.out.flush();
+        } else if (options.show_log) {
             print_entries(ctx, *entries);
         }
 

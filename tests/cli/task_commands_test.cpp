@@ -5,6 +5,8 @@
 #include "temp_git_repo.hpp"
 
 #include <catch2/catch.hpp>
+
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include <map>
@@ -248,6 +250,16 @@ TEST_CASE("logs -f follows the log over several answers and exits by the outcome
     CHECK(r.exit_code == 0);
     CHECK(r.out == "step 1 ");
     CHECK(server.requests().back().target == "/v1/tasks/12/log?after=2");
+
+    // --json: each page's body as it came, one a line.
+    r = run_unidesk(server, {"logs", "12", "--json"});
+    CHECK(r.exit_code == 0);
+    const auto lines = r.out.substr(0, r.out.size() - 1);
+    REQUIRE(std::count(r.out.begin(), r.out.end(), '\n') == 2);
+    const auto first = nlohmann::json::parse(lines.substr(0, lines.find('\n')));
+    CHECK(first["entries"][1]["data"] == "step 1 ");
+    CHECK(nlohmann::json::parse(lines.substr(lines.find('\n') + 1))["entries"].empty());
+    CHECK(r.err.empty());
 }
 
 TEST_CASE("cancel and retry print the new state; server refusals keep their exit codes",
@@ -264,11 +276,11 @@ TEST_CASE("cancel and retry print the new state; server refusals keep their exit
 
     auto r = run_unidesk(server, {"cancel", "12"});
     CHECK(r.exit_code == 0);
-    CHECK(r.out == "task 12 running (attempts 1)\n");
+    CHECK(r.out == "task 12 running (1 attempt so far)\n");
 
     r = run_unidesk(server, {"retry", "12"});
     CHECK(r.exit_code == 0);
-    CHECK(r.out == "task 12 queued (attempts 2)\n");
+    CHECK(r.out == "task 12 queued (2 attempts so far)\n");
 
     r = run_unidesk(server, {"cancel", "13"});
     CHECK(r.exit_code == 1);
