@@ -193,6 +193,24 @@ Result<json> normalize_spec(const json& in) {
         return env.error();
     }
     out["env"] = *env;
+    // Linux refuses to start a program with one argument or variable past 128 KiB
+    // (MAX_ARG_STRLEN, its NUL included); the task would fail on its node instead.
+    constexpr std::size_t kMaxArg = 128 * 1024 - 1;
+    for (const auto& a : out["command"]) {
+        if (a.get_ref<const std::string&>().size() > kMaxArg) {
+            return invalid("an argument of 'command' is " +
+                           std::to_string(a.get_ref<const std::string&>().size()) +
+                           " bytes; Linux allows at most " + std::to_string(kMaxArg) +
+                           " in one; pass large data as an input");
+        }
+    }
+    for (const auto& [k, v] : out["env"].items()) {
+        if (const auto n = k.size() + 1 + v.get_ref<const std::string&>().size(); n > kMaxArg) {
+            return invalid("env '" + k + "' is " + std::to_string(n) +
+                           " bytes as K=V; Linux allows at most " + std::to_string(kMaxArg) +
+                           " in one variable; pass large data as an input");
+        }
+    }
 
     const json res = in.value("resources", json::object());
     if (!res.is_object()) {

@@ -8,20 +8,29 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 using namespace std::chrono_literals;
 using nlohmann::json;
 using unidesk::test::wait_until;
 
 namespace {
 
-json task_with_env(std::size_t value_bytes) {
+// A task with `bytes` of environment, in variables of at most `each` bytes.
+json task_with_env(std::size_t bytes, std::size_t each = 64 * 1024) {
     const std::string commit(40, 'a');
+    json env = json::object();
+    for (std::size_t i = 0; bytes > 0; ++i) {
+        const auto n = std::min(bytes, each);
+        env["BIG" + std::to_string(i)] = std::string(n, 'x');
+        bytes -= n;
+    }
     return json{{"code_repo_url", "https://example.invalid/code.git"},
                 {"code_commit_id", commit},
                 {"env_repo_url", "https://example.invalid/env.git"},
                 {"env_commit_id", commit},
                 {"command", {"true"}},
-                {"env", {{"BIG", std::string(value_bytes, 'x')}}}};
+                {"env", env}};
 }
 
 }  // namespace
@@ -40,6 +49,12 @@ TEST_CASE("a task spec past 256 KiB is refused at submit with 413 and nothing is
 
     // Just under the limit is taken.
     CHECK(kernel.call("POST", "/v1/tasks", task_with_env(250 * 1024).dump()).status == 201);
+
+    // One variable no program could be started with is refused, though the spec is small.
+    auto one = kernel.call("POST", "/v1/tasks", task_with_env(130 * 1024, 130 * 1024).dump());
+    CHECK(one.status == 400);
+    CHECK(one.json()["error"]["message"].get<std::string>().find("Linux allows at most") !=
+          std::string::npos);
 }
 
 TEST_CASE("an assignment past the link's frame limit fails its task and keeps the node's session",
