@@ -540,6 +540,10 @@ void TaskManager::report(Attempt& a, const std::string& phase, const std::string
         log_->info("task ended attempt={} phase={} cause={} message=\"{}\"", s.attempt_id, phase,
                    cause, message);
     }
+    // The task's log says why it ended when the command did not get to say it itself.
+    if (phase == "failed" && cause != "exit_nonzero" && !message.empty()) {
+        log(a, "agent", "attempt failed (" + cause + "): " + message + "\n");
+    }
     outbox_.push(std::move(s));
 }
 

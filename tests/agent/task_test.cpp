@@ -279,6 +279,9 @@ TEST_CASE("an unknown commit fails the task with git_fetch_failed", "[agent][tas
     CHECK(last.phase == "failed");
     CHECK(last.cause == "git_fetch_failed");
     CHECK_FALSE(last.message.empty());
+    // The task's own log says so too, for whoever reads only the log.
+    CHECK(output(f.peer->received(), "att-nocommit", "agent") ==
+          "attempt failed (git_fetch_failed): " + last.message + "\n");
 
     // The node goes on working.
     REQUIRE(f.peer->send(f.task("att-after", {"true"})));
