@@ -513,6 +513,7 @@ TEST_CASE("output made while the database restarts reaches the log whole, and th
     pg.stop();
     std::this_thread::sleep_for(5s);  // reports fail to be stored meanwhile
     pg.start();
+    REQUIRE(wait_until([&] { return c.kernel(0).health_is("ok"); }, 30s));
 
     // The agent sends again what was not acknowledged, and the kernel stores it in order.
     const auto t = c.wait_state(id, kEnded, 120s);
