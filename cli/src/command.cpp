@@ -74,6 +74,17 @@ Error usage_error(std::string message) {
     return make_error(Errc::invalid_argument, kUsageError, std::move(message));
 }
 
+bool all_digits(const std::string& s) {
+    return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+}
+
+Result<std::string> id_arg(const CommandContext& ctx, const std::string& what) {
+    if (!all_digits(ctx.args.at(0))) {
+        return usage_error("a " + what + " id is a number, not '" + ctx.args[0] + "'");
+    }
+    return ctx.args[0];
+}
+
 Result<int> call_and_show(CommandContext& ctx, std::string_view method, const std::string& path,
                           const std::optional<nlohmann::json>& body,
                           const std::function<void(const Answer&)>& show) {

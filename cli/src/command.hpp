@@ -75,6 +75,11 @@ nlohmann::json object_field(const Answer& answer, const char* key);
 
 Error usage_error(std::string message);
 
+//! Whether `s` is a number of decimal digits (an id), not empty.
+bool all_digits(const std::string& s);
+//! The command's first argument as the id of a `what` (task, token ...), or a usage error.
+Result<std::string> id_arg(const CommandContext& ctx, const std::string& what);
+
 //! Calls the server; with --json prints the answer as it came, otherwise hands it to `show`.
 //! The exit code is kExitOk once the answer is shown; a failed call returns its error.
 Result<int> call_and_show(CommandContext& ctx, std::string_view method, const std::string& path,

@@ -11,17 +11,6 @@ namespace unidesk::cli {
 
 namespace {
 
-bool all_digits(const std::string& s) {
-    return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
-}
-
-Result<std::string> token_id_arg(const CommandContext& ctx) {
-    if (!all_digits(ctx.args[0])) {
-        return usage_error("a token id is a number, not '" + ctx.args[0] + "'");
-    }
-    return ctx.args[0];
-}
-
 //! The one place a secret is printed: right after the server issued it.
 void print_issued(CommandContext& ctx, const Answer& answer, const std::string& what) {
     const auto token = object_field(answer, "token");
@@ -154,7 +143,7 @@ Result<int> token_create(CommandContext& ctx) {
 }
 
 Result<int> revoke(CommandContext& ctx, const std::string& collection, const char* name_key) {
-    auto id = token_id_arg(ctx);
+    auto id = id_arg(ctx, "token");
     if (!id) {
         return id.error();
     }

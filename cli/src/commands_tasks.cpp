@@ -259,23 +259,33 @@ void print_attempts(CommandContext& ctx, const nlohmann::json& attempts) {
 }
 
 Result<int> task_show(CommandContext& ctx) {
-    return call_and_show(ctx, "GET", task_path(ctx.args[0]), std::nullopt,
-                         [&ctx](const Answer& answer) {
-                             print_task(ctx, object_field(answer, "task"));
-                             print_attempts(ctx, answer.json.value("attempts", nlohmann::json()));
-                         });
+    auto id = id_arg(ctx, "task");
+    if (!id) {
+        return id.error();
+    }
+    return call_and_show(ctx, "GET", task_path(*id), std::nullopt, [&ctx](const Answer& answer) {
+        print_task(ctx, object_field(answer, "task"));
+        print_attempts(ctx, answer.json.value("attempts", nlohmann::json()));
+    });
 }
 
 // logs, cancel, retry
 
 Result<int> logs(CommandContext& ctx) {
-    return follow_task(ctx, ctx.args[0], {.to_end = ctx.inv.has("follow")});
+    auto id = id_arg(ctx, "task");
+    if (!id) {
+        return id.error();
+    }
+    return follow_task(ctx, *id, {.to_end = ctx.inv.has("follow")});
 }
 
 Result<int> change(CommandContext& ctx, const char* action) {
+    auto id = id_arg(ctx, "task");
+    if (!id) {
+        return id.error();
+    }
     return call_and_show(
-        ctx, "POST", task_path(ctx.args[0]) + "/" + action, std::nullopt,
-        [&ctx](const Answer& answer) {
+        ctx, "POST", task_path(*id) + "/" + action, std::nullopt, [&ctx](const Answer& answer) {
             const auto task = object_field(answer, "task");
             ctx.io.out << "task " << cell(task, "id") << " " << cell(task, "state");
             // A retried task's next attempt is made when it is placed.

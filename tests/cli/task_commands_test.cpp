@@ -223,6 +223,16 @@ TEST_CASE("task show prints the task, its attempts and their phases", "[cli][e2e
 
     const auto missing = run_unidesk(server, {"task", "show", "99"});
     CHECK(missing.exit_code == 4);
+
+    // Not an id at all: a usage error, and nothing is asked of the server.
+    const auto asked = server.requests().size();
+    for (const auto& words : std::vector<std::vector<std::string>>{
+             {"task", "show", "abc"}, {"logs", "12x"}, {"cancel", "-"}, {"retry", "1.5"}}) {
+        const auto bad = run_unidesk(server, words);
+        CHECK(bad.exit_code == 2);
+        CHECK_THAT(bad.err, Catch::Contains("a task id is a number"));
+    }
+    CHECK(server.requests().size() == asked);
 }
 
 TEST_CASE("logs -f follows the log over several answers and exits by the outcome",
