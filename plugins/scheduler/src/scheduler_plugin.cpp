@@ -121,6 +121,14 @@ AS $$
 $$;
 )sql";
 
+// Secrets every kernel instance must share and a restart must keep: the key of the output
+// capability URLs, made once here (gen_random_uuid draws from a strong random source).
+const std::string kSecrets = R"sql(
+CREATE TABLE scheduler_secrets (name text PRIMARY KEY, value text NOT NULL);
+INSERT INTO scheduler_secrets (name, value)
+    VALUES ('capability', replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''));
+)sql";
+
 const PluginDescriptor& describe() {
     static const PluginDescriptor d{
         .name = "scheduler",
@@ -148,7 +156,7 @@ const PluginDescriptor& describe() {
               "uploaded through a capability URL starting with it."},
              {"capability_secret", ConfigType::string, "",
               "Key of the HMAC that signs output capability URLs, the same on every kernel "
-              "instance; empty: a random one per process (one instance only)."},
+              "instance; empty: one made by the first start and kept in the database."},
              {"storage_url_margin_s", ConfigType::integer, 3600,
               "Presigned URLs of a task live its time limit plus this many seconds (a task "
               "without a limit: a day plus this)."}},
@@ -157,7 +165,8 @@ const PluginDescriptor& describe() {
                         "CREATE TABLE scheduler_node_slots (node text PRIMARY KEY, "
                         "slots integer NOT NULL)"},
                        {3, "keep a task's needs in columns of their own", kNeedsColumns},
-                       {4, "read the head of the queue in index order", kQueueHead}},
+                       {4, "read the head of the queue in index order", kQueueHead},
+                       {5, "keep the output capability secret", kSecrets}},
     };
     return d;
 }
@@ -199,9 +208,6 @@ public:
         TaskStorageOptions storage_options;
         storage_options.public_url = c["public_url"].get<std::string>();
         storage_options.secret = c["capability_secret"].get<std::string>();
-        if (storage_options.secret.empty()) {
-            storage_options.secret = storage::random_hex(32);
-        }
         storage_options.margin =
             std::chrono::seconds(c["storage_url_margin_s"].get<std::int64_t>());
         storage_.emplace(ctx, storage_options);

@@ -28,9 +28,32 @@ TaskStorage::TaskStorage(KernelContext& ctx, TaskStorageOptions options)
     }
 }
 
-std::string TaskStorage::capability(const std::string& attempt, const std::string& expires) const {
+Result<std::string> TaskStorage::secret() {
+    std::lock_guard lock(secret_mu_);
+    if (secret_.empty() && !options_.secret.empty()) {
+        secret_ = options_.secret;
+    }
+    if (secret_.empty()) {
+        auto kept = ctx_.database().transact([](pqxx::work& tx) {
+            return tx.exec1("SELECT value FROM scheduler_secrets WHERE name = 'capability'")[0]
+                .as<std::string>();
+        });
+        if (!kept) {
+            return kept.error();
+        }
+        secret_ = *kept;
+    }
+    return secret_;
+}
+
+Result<std::string> TaskStorage::capability(const std::string& attempt,
+                                            const std::string& expires) {
+    auto key = secret();
+    if (!key) {
+        return key.error();
+    }
     return storage::to_hex(
-        storage::hmac_sha256(options_.secret, "unidesk-outputs-v1\n" + attempt + "\n" + expires));
+        storage::hmac_sha256(*key, "unidesk-outputs-v1\n" + attempt + "\n" + expires));
 }
 
 Result<void> TaskStorage::resolve(json& body) {
@@ -93,13 +116,17 @@ Result<void> TaskStorage::resolve(json& body) {
     const auto expires_at = std::chrono::duration_cast<std::chrono::seconds>(
         (ctx_.clock().now() + lifetime).time_since_epoch());
     const auto expires = std::to_string(expires_at.count());
+    auto sig = capability(attempt, expires);
+    if (!sig) {
+        return sig.error();
+    }
     json with_urls = json::array();
     for (std::size_t i = 0; i < outputs.size(); ++i) {
         with_urls.push_back({{"path", outputs[i]["path"]},
                              {"prefix", outputs[i]["prefix"]},
                              {"upload_url", options_.public_url + "/v1/task-outputs/" + attempt +
-                                                "?output=" + std::to_string(i) + "&expires=" +
-                                                expires + "&sig=" + capability(attempt, expires)}});
+                                                "?output=" + std::to_string(i) +
+                                                "&expires=" + expires + "&sig=" + *sig}});
     }
     body["outputs"] = with_urls;
     return {};
@@ -120,7 +147,11 @@ HttpResponse TaskStorage::outputs_request(const HttpRequest& req) {
         return v ? *v : std::string();
     };
     const std::string expires = q("expires");
-    if (!storage::constant_time_equal(capability(attempt, expires), q("sig"))) {
+    auto sig = capability(attempt, expires);
+    if (!sig) {
+        return HttpResponse::error(sig.error());
+    }
+    if (!storage::constant_time_equal(*sig, q("sig"))) {
         return HttpResponse::error(forbidden("the capability URL is not valid"));
     }
     const auto now =

@@ -19,13 +19,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include <mutex>
 #include <string>
 
 namespace unidesk::scheduler {
 
 struct TaskStorageOptions {
     std::string public_url;  // base URL of the public listener, as nodes reach it
-    std::string secret;      // capability_secret
+    std::string secret;      // capability_secret; empty: the one kept in the database
     std::chrono::seconds margin{3600};
     std::chrono::seconds no_limit_lifetime{24 * 3600};  // for tasks without a time limit
 };
@@ -48,10 +49,15 @@ public:
 private:
     HttpResponse outputs_request(const HttpRequest& req);
     HttpResponse multipart_request(const nlohmann::json& body, const std::string& prefix);
-    std::string capability(const std::string& attempt, const std::string& expires) const;
+    Result<std::string> capability(const std::string& attempt, const std::string& expires);
+    // The configured secret, else the one in scheduler_secrets (read once, then kept: it never
+    // changes). database_unavailable until it could be read.
+    Result<std::string> secret();
 
     KernelContext& ctx_;
     TaskStorageOptions options_;
+    std::mutex secret_mu_;
+    std::string secret_;  // secret_mu_
 };
 
 }  // namespace unidesk::scheduler

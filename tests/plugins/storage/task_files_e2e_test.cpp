@@ -145,3 +145,67 @@ TEST_CASE("a task's inputs are fetched before it runs and its outputs uploaded a
     test::shell("docker rm -f $(docker ps -aq --filter label=unidesk.node=" + node +
                 ") >/dev/null 2>&1");
 }
+
+TEST_CASE("a task's outputs are uploaded although its kernel restarted while it ran",
+          "[storage][local][docker][e2e]") {
+    // No capability_secret in the config: the one kept in the database signs the upload URL
+    // before the restart and checks it after.
+    test::ensure_base_image();
+    StorageServer s(StorageServer::Kind::local, "\"scheduler\", ",
+                    "[provider]\nheartbeat_interval_s = 1\noffline_after_s = 5\n"
+                    "flush_interval_ms = 200\n"
+                    "[plugin.scheduler]\ndispatch_interval_ms = 100\n"
+                    "public_url = \"{public_url}\"\n");
+    auto& k = s.kernel();
+    test::TempDir dir;
+    const auto d = dir.path().string();
+    const auto code_commit = test::commit_repo(d + "/code", {{"run.sh", "echo from code\n"}});
+    const auto env_commit =
+        test::commit_repo(d + "/env", {{"Dockerfile", "FROM " + test::kBaseImage + "\n"}});
+
+    const std::string node = "restart-" + std::to_string(::getpid());
+    auto token = k.call("POST", "/v1/node-tokens", json{{"node_name", node}}.dump());
+    REQUIRE(token.status == 201);
+    const auto agent_config = dir.path() / "agent.toml";
+    std::ofstream(agent_config) << "server = \"ws://127.0.0.1:" << k.provider_port
+                                << "\"\ntoken = \"" << token.json()["secret"].get<std::string>()
+                                << "\"\nname = \"" << node << "\"\nwork_dir = \"" << d
+                                << "/work\"\n[reconnect]\nbase_s = 0.2\ncap_s = 1\n"
+                                << "[git]\nallow_local_remotes = true\n";
+    ChildProcess agent(test::built_program("unidesk-agent"), {"--config", agent_config.string()});
+
+    const auto p = s.prefix();
+    const json spec = {{"code_repo_url", "file://" + d + "/code"},
+                       {"code_commit_id", code_commit},
+                       {"env_repo_url", "file://" + d + "/env"},
+                       {"env_commit_id", env_commit},
+                       {"command", {"sh", "-c", "sleep 6; mkdir -p out; echo fin > out/f.txt"}},
+                       {"resources", {{"cpu_millis", 100}}},
+                       {"retry", {{"max_attempts", 1}}},
+                       {"outputs", {{{"path", "out"}, {"prefix", p + "after-restart"}}}}};
+    auto submitted = k.call("POST", "/v1/tasks", spec.dump());
+    REQUIRE(submitted.status == 201);
+    const auto path = "/v1/tasks/" + std::to_string(submitted.json()["task"]["id"].get<int>());
+    REQUIRE(test::wait_until(
+        [&] { return k.call("GET", path).json()["task"]["state"] == "running"; }, 60s));
+
+    k.stop();
+    k.start(k.dir.path() / "kernel.toml");
+    REQUIRE(test::wait_until([&] { return k.health_is("ok"); }, 30s));
+
+    json t;
+    REQUIRE(test::wait_until(
+        [&] {
+            t = k.call("GET", path).json();
+            return t["task"]["state"] == "succeeded" || t["task"]["state"] == "failed";
+        },
+        90s));
+    INFO(t.dump(2) << "\nagent:\n" << agent.stderr_text());
+    CHECK(t["task"]["state"] == "succeeded");
+    CHECK(get_object(s, p + "after-restart/f.txt") == "fin\n");
+
+    agent.signal(SIGTERM);
+    agent.wait(15s);
+    test::shell("docker rm -f $(docker ps -aq --filter label=unidesk.node=" + node +
+                ") >/dev/null 2>&1");
+}
