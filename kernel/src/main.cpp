@@ -3,9 +3,11 @@
 // Exit codes: 0 after a clean stop, 2 for a bad command line or config, 1 when start-up
 // failed for another reason (e.g. the internal listener's address is taken).
 
+#include "core/health_registry.hpp"
 #include "core/kernel.hpp"
 #include "core/kernel_config.hpp"
 #include "core/logging.hpp"
+#include "plugins/plugin_host.hpp"
 
 #include <boost/program_options.hpp>
 
@@ -13,6 +15,37 @@
 
 namespace po = boost::program_options;
 using namespace unidesk::kernel;
+
+namespace {
+
+// --check-config: the kernel's keys (already read), and each enabled plugin's library and
+// section as start-up would read them, without starting anything or touching the database.
+// What only a plugin's start() checks (e.g. storage-local's public_url) is not seen here.
+int check_config(const KernelConfig& config) {
+    configure_logging(config.log_format, "critical");  // the findings are printed below
+    HealthRegistry health;
+    PluginHost plugins(config, health, get_logger("kernel.plugins"));
+    auto loaded = plugins.load_all();
+    bool ok = loaded.has_value();
+    if (!loaded) {
+        std::cerr << "unidesk-kernel: " << loaded.error().message << "\n";
+    }
+    for (const auto& p : plugins.status()) {
+        if (p.version.empty()) {
+            std::cerr << "unidesk-kernel: plugin " << p.name
+                      << " cannot be loaded: " << p.state.reason << "\n";
+            ok = false;
+        }
+    }
+    plugins.stop_all([](const std::string&) {});
+    if (!ok) {
+        return 2;
+    }
+    std::cout << "config ok: " << config.source.string() << "\n";
+    return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     po::options_description opts("unidesk-kernel options");
@@ -58,8 +91,7 @@ int main(int argc, char** argv) {
         config->log_level = vm["log-level"].as<std::string>();
     }
     if (vm.count("check-config")) {
-        std::cout << "config ok: " << config->source.string() << "\n";
-        return 0;
+        return check_config(*config);
     }
     configure_logging(config->log_format, config->log_level);
 

@@ -96,8 +96,10 @@ Result<json> resolve_table(const std::string& prefix, const json& raw,
             continue;
         }
         if (!has_type(*it, k->type)) {
-            return config_error(origin, "key " + prefix + "." + k->name + " must be a " +
-                                            to_string(k->type) + ", got " + it->dump());
+            const std::string type = to_string(k->type);
+            const bool vowel = std::string_view("aeiou").find(type.front()) != std::string::npos;
+            return config_error(origin, "key " + prefix + "." + k->name + " must be " +
+                                            (vowel ? "an " : "a ") + type + ", got " + it->dump());
         }
         out[k->name] = *it;
     }

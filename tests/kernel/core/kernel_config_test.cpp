@@ -49,7 +49,7 @@ TEST_CASE("an unknown section is refused", "[kernel][config]") {
 
 TEST_CASE("a key of the wrong type is refused with the type it needs", "[kernel][config]") {
     auto msg = error_of(std::string(kMinimal) + "pool_size = \"eight\"\n");
-    CHECK(msg.find("database.pool_size must be a integer") != std::string::npos);
+    CHECK(msg.find("database.pool_size must be an integer") != std::string::npos);
 }
 
 TEST_CASE("bad values are refused with the key named", "[kernel][config]") {

@@ -213,6 +213,21 @@ TEST_CASE("a bad config stops the kernel with exit code 2 and names the key", "[
     ChildProcess check(kKernel,
                        {"--config", k.write_config("postgresql://x/y").string(), "--check-config"});
     CHECK(check.wait(10s) == 0);
+
+    // The check reads the plugins' sections and libraries too, as start-up would.
+    const auto plugins = "[plugins]\ndir = \"" + std::string(UNIDESK_PLUGIN_DIR) +
+                         "\"\nenabled = [\"scheduler\", \"nosuch\"]\n";
+    ChildProcess bad_plugins(
+        kKernel, {"--config",
+                  k.write_config("postgresql://x/y",
+                                 plugins + "[plugin.scheduler]\nlost_grace_s = \"ten\"\n")
+                      .string(),
+                  "--check-config"});
+    CHECK(bad_plugins.wait(10s) == 2);
+    CHECK(bad_plugins.stderr_text().find("plugin.scheduler.lost_grace_s must be an integer") !=
+          std::string::npos);
+    CHECK(bad_plugins.stderr_text().find("plugin nosuch cannot be loaded") != std::string::npos);
+    CHECK(bad_plugins.stdout_text().find("config ok") == std::string::npos);
 }
 
 TEST_CASE("json log format writes one JSON object per line", "[kernel][e2e][db]") {
