@@ -15,7 +15,7 @@ import { SubmitPage } from './pages/SubmitPage';
 import { TaskDetailPage } from './pages/TaskDetailPage';
 import { TasksPage } from './pages/TasksPage';
 import { UsersPage } from './pages/UsersPage';
-import { useSession } from './session';
+import { SESSION_RETRY_MS, useSession } from './session';
 
 export function App() {
   const { state, recheck } = useSession();
@@ -30,9 +30,10 @@ export function App() {
   if (state.status === 'error') {
     return (
       <div className="center-screen">
-        <ErrorPanel error={state.error} what="Sign-in" />
+        <ErrorPanel error={state.error} what="UniDesk" />
+        <p className="muted">Trying again every {SESSION_RETRY_MS / 1000} seconds.</p>
         <button type="button" onClick={recheck}>
-          Try again
+          Try now
         </button>
       </div>
     );

@@ -21,6 +21,9 @@ const SessionContext = createContext<SessionApi | null>(null);
 
 const roleRank: Record<Role, number> = { viewer: 0, member: 1, admin: 2 };
 
+/** While the server cannot say who is signed in, it is asked again this often. */
+export const SESSION_RETRY_MS = 5000;
+
 export function SessionProvider({ children }: { children: ReactNode }) {
   const queryClient = useQueryClient();
   const [state, setState] = useState<SessionState>({ status: 'checking' });
@@ -44,6 +47,16 @@ export function SessionProvider({ children }: { children: ReactNode }) {
       });
     return () => controller.abort();
   }, [accept, attempt]);
+
+  // A server that cannot answer now (its database is down, it is restarting) is asked again
+  // until it can: the page comes back by itself, without a stale answer meanwhile.
+  useEffect(() => {
+    if (state.status !== 'error') {
+      return;
+    }
+    const timer = setTimeout(() => setAttempt((n) => n + 1), SESSION_RETRY_MS);
+    return () => clearTimeout(timer);
+  }, [state]);
 
   useEffect(
     () =>

@@ -46,7 +46,7 @@ export function Banners() {
       )}
       {parts.length > 0 && (
         <div className="banner banner-bad" role="alert" data-testid="banner-health">
-          <strong>Part of the server is unavailable:</strong> {parts.join('; ')}.{' '}
+          <strong>Part of the server is unavailable:</strong> {parts.join('; ').replace(/\.$/, '')}.{' '}
           <Link to="/status">Details</Link>
         </div>
       )}
