@@ -621,6 +621,12 @@ Result<void> TaskStore::fail_unsendable(const NodeCommand& c, const std::string&
             t["state"].as<std::string>() != "assigned") {
             return;
         }
+        // The node never heard of it, so the log says why, as the agent's would.
+        tx.exec_params(
+            "WITH a AS (UPDATE scheduler_attempts SET last_seq = last_seq + 1 WHERE id = $2 "
+            "RETURNING last_seq) INSERT INTO scheduler_task_logs (task_id, attempt_id, seq, "
+            "stream, data) SELECT $1, $2, a.last_seq, 'agent', $3 FROM a",
+            c.task_id, c.attempt_id, "attempt failed (" + cause + "): " + why + "\n");
         end_attempt(tx, events, policy_, t, c.attempt_id, "failed", cause, std::nullopt, why);
     });
 }

@@ -72,6 +72,12 @@ TEST_CASE("an assignment past the link's frame limit fails its task and keeps th
     CHECK(t["cause"] == "assign_too_large");
     CHECK(t["attempts"] == 1);  // not retried: it would not fit the next time either
     CHECK(t["message"].get<std::string>().find("16384-byte limit") != std::string::npos);
+    // The task's log says why, though no node ever ran it.
+    const auto log = kernel.call("GET", path + "/log").json();
+    REQUIRE(log["entries"].size() == 1);
+    CHECK(log["entries"][0]["stream"] == "agent");
+    CHECK(log["entries"][0]["data"].get<std::string>().rfind("attempt failed (assign_too_large): ",
+                                                             0) == 0);
 
     // The node was never sent the frame and still holds its session: the next task reaches it.
     unidesk::test::submit_placeholder_task(kernel);
