@@ -215,8 +215,8 @@ Result<int> put(CommandContext& ctx) {
     std::error_code ec;
     auto size = fs::file_size(file, ec);
     if (ec) {
-        return make_error(Errc::invalid_argument, "file_unreadable",
-                          "cannot read " + file.string() + ": " + ec.message());
+        // A file named on the command line that is not there: the command line is wrong.
+        return usage_error("cannot read " + file.string() + ": " + ec.message());
     }
     auto part_size = size_option(ctx, "part-size", kDefaultPartSize);
     auto max_rate = size_option(ctx, "max-rate", 0);

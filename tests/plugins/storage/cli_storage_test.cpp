@@ -86,6 +86,11 @@ void small_files_go_up_and_come_back(StorageServer& s) {
     std::string out;
     REQUIRE(cli.run({"storage", "put", file.string(), key}, &out) == 0);
     CHECK(out.find("stored " + key) != std::string::npos);
+    // A local file that is not there is the command line's mistake: a usage error.
+    std::string err;
+    CHECK(cli.run({"storage", "put", (cli.home.path() / "nothere.bin").string(), key}, &out,
+                  &err) == 2);
+    CHECK(err.find("cannot read") != std::string::npos);
 
     REQUIRE(cli.run({"storage", "ls", s.prefix() + "cli/"}, &out) == 0);
     CHECK(out.find(key) != std::string::npos);
