@@ -443,10 +443,7 @@ Result<void> DockerClient::start_container(const std::string& id) {
 Result<void> DockerClient::follow_logs(const std::string& id, const std::string& since,
                                        const std::function<void(const LogFrame&)>& on_frame,
                                        StreamCancel* cancel) {
-    std::string target = "/containers/" + id + "/logs?follow=1&stdout=1&stderr=1&timestamps=1";
-    if (!since.empty()) {
-        target += "&since=" + unix_time_of(since);
-    }
+    const std::string base = "/containers/" + id + "/logs?stdout=1&stderr=1&timestamps=1";
     LogDemuxer demux;
     // The engine sends a frame a line. Frames of one stream that arrive in one read go on as
     // one (up to kMergedFrameBytes), with the time of the last: a command printing many short
@@ -460,6 +457,11 @@ Result<void> DockerClient::follow_logs(const std::string& id, const std::string&
             merged.clear();
         }
     };
+    // The newest second of the log passed on, and how many bytes of each stream it held: the
+    // catch-up read below starts at that second and skips exactly those.
+    std::string last_second;
+    std::map<std::string, std::size_t, std::less<>> in_last_second;
+    std::map<std::string, std::size_t, std::less<>> skip;
     auto on_data = [&](std::string_view bytes) {
         demux.feed(bytes, [&](std::string_view stream, std::string_view payload) {
             // With timestamps, every frame starts with the line's time and one space.
@@ -472,6 +474,19 @@ Result<void> DockerClient::follow_logs(const std::string& id, const std::string&
             if (!since.empty() && !f.timestamp.empty() && f.timestamp <= since) {
                 return;
             }
+            if (auto left = skip.find(stream); left != skip.end() && left->second > 0) {
+                const auto n = std::min(left->second, f.data.size());
+                left->second -= n;
+                f.data.remove_prefix(n);
+                if (f.data.empty()) {
+                    return;
+                }
+            }
+            if (const auto second = f.timestamp.substr(0, 19); second != last_second) {
+                last_second = std::string(second);
+                in_last_second.clear();
+            }
+            in_last_second[std::string(stream)] += f.data.size();
             if (!merged.empty() &&
                 (stream != merged_stream || merged.size() + f.data.size() > kMergedFrameBytes)) {
                 flush();
@@ -482,9 +497,24 @@ Result<void> DockerClient::follow_logs(const std::string& id, const std::string&
         });
         flush();
     };
-    auto r = stream("GET", path(target), nullptr, on_data, cancel, "reading the log of " + id);
-    if (!r) {
-        return r.error();
+    const std::string what = "reading the log of " + id;
+    auto followed = stream(
+        "GET", path(base + "&follow=1" + (since.empty() ? "" : "&since=" + unix_time_of(since))),
+        nullptr, on_data, cancel, what);
+    if (!followed) {
+        return followed.error();
+    }
+    // The engine (20.10) may end a followed log early when the container stops soon after
+    // writing (its reader stops with the container, not at the end of the file). The
+    // container has stopped now and its log is whole: it is read once more from the newest
+    // second passed on, and only what was not passed on goes on.
+    demux = LogDemuxer{};
+    skip = in_last_second;
+    const std::string from = last_second.empty() ? since : last_second;
+    auto rest = stream("GET", path(base + (from.empty() ? "" : "&since=" + unix_time_of(from))),
+                       nullptr, on_data, cancel, what);
+    if (!rest) {
+        return rest.error();
     }
     return {};
 }

@@ -125,7 +125,9 @@ public:
     //! Follows the container's stdout and stderr until it ends (or `cancel`), with timestamps.
     //! `since`: RFC 3339 time; frames at or before it are skipped. Empty: from the start. The
     //! frames of one stream that arrive together are passed on as one, up to kMergedFrameBytes
-    //! (a larger frame alone), timed by the last of them.
+    //! (a larger frame alone), timed by the last of them. Once the container has stopped, the
+    //! log is read once more without following, and what the followed read missed (the
+    //! engine may end it early) is passed on too.
     Result<void> follow_logs(const std::string& id, const std::string& since,
                              const std::function<void(const LogFrame&)>& on_frame,
                              StreamCancel* cancel);
