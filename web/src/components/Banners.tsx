@@ -30,6 +30,9 @@ export function Banners() {
     }
   }
 
+  // A reason may end with its own period; the sentence gets one.
+  const summary = parts.join('; ').replace(/\.$/, '');
+
   return (
     <div className="banners">
       {liveDown && (
@@ -46,7 +49,7 @@ export function Banners() {
       )}
       {parts.length > 0 && (
         <div className="banner banner-bad" role="alert" data-testid="banner-health">
-          <strong>Part of the server is unavailable:</strong> {parts.join('; ').replace(/\.$/, '')}.{' '}
+          <strong>Part of the server is unavailable:</strong> {summary}.{' '}
           <Link to="/status">Details</Link>
         </div>
       )}
