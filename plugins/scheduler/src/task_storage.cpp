@@ -22,7 +22,7 @@ Error forbidden(const std::string& message) {
 }  // namespace
 
 TaskStorage::TaskStorage(KernelContext& ctx, TaskStorageOptions options)
-    : ctx_(ctx), options_(std::move(options)) {
+    : ctx_(ctx), options_(std::move(options)), secret_(options_.secret) {
     while (!options_.public_url.empty() && options_.public_url.back() == '/') {
         options_.public_url.pop_back();
     }
@@ -30,9 +30,6 @@ TaskStorage::TaskStorage(KernelContext& ctx, TaskStorageOptions options)
 
 Result<std::string> TaskStorage::secret() {
     std::lock_guard lock(secret_mu_);
-    if (secret_.empty() && !options_.secret.empty()) {
-        secret_ = options_.secret;
-    }
     if (secret_.empty()) {
         auto kept = ctx_.database().transact([](pqxx::work& tx) {
             return tx.exec1("SELECT value FROM scheduler_secrets WHERE name = 'capability'")[0]
